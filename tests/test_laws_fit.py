@@ -147,3 +147,29 @@ def test_bad_data_are_rejected_before_fitting():
 def test_unknown_law_lists_valid_forms():
     with pytest.raises(ValueError, match="valid forms: .*chinchilla"):
         laws.get_law("kaplan2030")
+
+
+def test_a_stalled_fit_says_whether_its_predictions_settled():
+    # Runs from a law without an irreducible term: the best Chinchilla fit has E -> 0,
+    # which log E reaches only in the limit, so Newton stops at max_iter while the
+    # predictions have long settled. The diagnosis must say so, and name e.
+    N = np.geomspace(1e7, 1e9, 6)
+    D = 20 * N
+    y = 400 * N ** -0.3 + 400 * D ** -0.3
+    X = np.column_stack([N, D])
+    with pytest.warns(UserWarning, match="did not converge"):
+        r = fit(laws.Chinchilla(), X, y, starts=laws.Chinchilla().from_natural(E=0.5, A=300, B=300, alpha=0.3, beta=0.3)[None, :],
+                options={"max_iter": 60})
+    assert not r.converged
+    stall = r.record()["stall_diagnosis"]
+    assert stall["predictions_settled"] and "e" in stall["drifting"] and stall["drifting"]["e"] < 0
+    assert "e -> -inf (E -> 0)" in r.message
+    assert any("its predictions can be used" in w for w in r.warnings)
+
+
+def test_a_start_still_travelling_is_not_called_settled():
+    X, y = synthetic_runs(noise=0.01)
+    with pytest.warns(UserWarning, match="did not converge"):
+        r = fit(laws.Chinchilla(), X, y, starts=COARSE[:1], options={"max_iter": 1})
+    assert not r.stall["predictions_settled"] and r.stall["max_log_prediction_change"] > 0.01
+    assert "still moving" in r.message and "treat the parameters as unreliable" in r.warnings[0]

@@ -82,6 +82,10 @@ def test_notebook_ci_profile(tmp_path):
     for t in ("hellaswag", "arc_easy", "mmlu_humanities", "mmlu_stem"):
         c = claims[f"brandfonbrener2024.extrapolation.{t}.scaling_law"]
         assert c["verdict"] in {"replicated", "inconclusive"} and c["reproduced_interval"] is not None
+    # every converged refit met the stopping rule or settled with a coefficient at the edge;
+    # none is reported while still moving
+    outcomes = {r["scaling_law_outcome"] for r in results["tables"]["extrapolation_predictions"]}
+    assert all(o == "converged" or o.startswith("settled at the edge") for o in outcomes), outcomes
     assert claims["brandfonbrener2024.train_to_train_extrapolation.mean_error"]["reproduced"] < 3.0
     assert {"stage1_train_loss", "train_to_train", "extrapolation_errors"} <= set(results["tables"])
     assert executed_images(tmp_path / "loss_to_loss.ipynb") >= 2

@@ -53,11 +53,24 @@ class FitResult:
     warnings: list = field(default_factory=list)
     seconds: float = 0.0
     input_ranges: dict = field(default_factory=dict)  # input name -> [min, max] of fitted points
+    stall: dict | None = None  # why a Newton fit stopped at max_iter (see stall_diagnosis)
 
     @property
     def params(self) -> dict[str, float]:
         """Natural parameters (E, A, B, alpha, beta for the Chinchilla form)."""
         return self.law.natural(self.theta)
+
+    @property
+    def outcome(self) -> str:
+        """One short phrase for tables: 'converged', 'settled at the edge: <drifts>' (the
+        predictions converged, some parameters run off; see :func:`stall_diagnosis`), or
+        'not converged'."""
+        if self.converged:
+            return "converged"
+        if self.stall and self.stall["predictions_settled"] and self.stall["drifting"]:
+            return "settled at the edge: " + ", ".join(
+                self.law.describe_drift(name, d) for name, d in self.stall["drifting"].items())
+        return "not converged"
 
     @property
     def hessian_condition(self) -> float:
@@ -81,6 +94,7 @@ class FitResult:
             "bounds": self.bounds,
             "converged": bool(self.converged),
             "message": self.message,
+            "stall_diagnosis": self.stall,
             "gradient_max_abs": float(np.max(np.abs(self.gradient))),
             "hessian_condition": self.hessian_condition,
             "points_used": int(self.points_used),
@@ -209,6 +223,11 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
     if not np.isfinite(values).any():
         raise FitError(f"no start of {len(starts)} gave a finite objective for {law.name}")
     best = int(np.argmin(values))
+    stall = None
+    if optimizer == "newton" and not conv[best]:
+        stall = stall_diagnosis(problem, thetas[best], values[best], box, options)
+        messages = np.asarray(messages, dtype=object)
+        messages[best] = f"max_iter reached; {stall['text']}"
     v, g, H = problem.value_grad_hess(thetas[best:best + 1], np.array([0]))
     result = FitResult(
         law=law, theta=thetas[best], objective_value=float(values[best]), objective=obj,
@@ -219,11 +238,59 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
         bounds=None if bounds is None else {k: list(v) for k, v in bounds.items()},
         points_used=len(y), dropped=list(dropped or []), seconds=time.perf_counter() - t0,
         input_ranges={name: [float(X[:, j].min()), float(X[:, j].max())]
-                      for j, name in enumerate(law.inputs)})
+                      for j, name in enumerate(law.inputs)},
+        stall=stall)
     result.warnings = numerical_warnings(result, box)
     for message in result.warnings:
         warnings.warn(message, FitWarning, stacklevel=2)
     return result
+
+
+PROBE_ITERATIONS = 100
+SETTLED_LOG_PREDICTION = 1e-6   # largest change of any point's log prediction over the probe
+DRIFT = 1e-3                    # smallest parameter movement over the probe called a drift
+
+
+def stall_diagnosis(problem: Problem, theta, value, box=None, options=None) -> dict:
+    """Why a Newton start stopped at ``max_iter``: continue it ``PROBE_ITERATIONS`` more
+    iterations (a copy; the fit itself is not changed) and see what still moves.
+
+    Two very different situations end at the iteration cap. Either the start is still
+    travelling and the fit is unusable; or its predictions have settled and only
+    parameters that no longer affect them keep drifting. The typical case is a log
+    coefficient heading to -inf because the best fit has that coefficient at 0, the edge
+    of the parameter space, which the log parameterization reaches only in the limit
+    (an irreducible term E -> 0 on a handful of runs). Then the predictions are converged
+    and that parameter is not identified, and the reader must be told which of the two it
+    was. Returns a plain-JSON record with a one-line ``text``.
+    """
+    names = problem.law.param_names
+    options = {**(options or {}), "max_iter": PROBE_ITERATIONS}
+    th, v, conv, its = newton_batch(problem, np.asarray(theta, float)[None, :], box, **options)
+    before = problem.law.log_predict(np.asarray(theta, float)[None, :], problem.X)[0]
+    after = problem.law.log_predict(th, problem.X)[0]
+    moved = th[0] - theta
+    prediction_change = float(np.max(np.abs(after - before)))
+    objective_change = float((v[0] - value) / max(abs(value), np.finfo(float).tiny))
+    drifting = {name: float(d) for name, d in zip(names, moved) if abs(d) >= DRIFT}
+    settled = prediction_change <= SETTLED_LOG_PREDICTION
+    change = (f"{int(its[0])} more iterations change the log predictions by at most "
+              f"{prediction_change:.1e} and the objective by {objective_change:.1e} relative")
+    if not settled:
+        text = f"still moving ({change}): neither the parameters nor the predictions are final"
+    elif drifting:
+        where = ", ".join(problem.law.describe_drift(name, d) for name, d in drifting.items())
+        one = len(drifting) == 1
+        text = (f"predictions settled ({change}) while {where} {'keeps' if one else 'keep'} drifting: "
+                f"the best fit lies at the edge of the parameter space, where "
+                f"{'that parameter is' if one else 'those parameters are'} not identified")
+    elif conv[0]:
+        text = f"slow final convergence: the stopping rule was met {int(its[0])} iterations later"
+    else:
+        text = f"predictions and parameters settled ({change}) without meeting the stopping rule"
+    return {"probe_iterations": int(its[0]), "probe_met_stopping_rule": bool(conv[0]),
+            "max_log_prediction_change": prediction_change, "objective_change_rel": objective_change,
+            "drifting": drifting, "predictions_settled": settled, "text": text}
 
 
 class FitWarning(UserWarning):
@@ -237,8 +304,10 @@ def numerical_warnings(result: FitResult, box=None) -> list[str]:
     """The problems a reader must be told about rather than have hidden."""
     out = []
     if result.optimizer["name"] != "grid" and not result.converged:
-        out.append(f"the best start did not converge ({result.message}); treat the "
-                   "parameters as unreliable")
+        usable = ("its predictions can be used, the drifting parameters cannot"
+                  if result.stall and result.stall["predictions_settled"] and result.stall["drifting"]
+                  else "treat the parameters as unreliable")
+        out.append(f"the best start did not converge ({result.message}); {usable}")
     if box is not None:
         lo, hi = box
         at = [n for n, t, l, h in zip(result.law.param_names, result.theta, lo, hi)

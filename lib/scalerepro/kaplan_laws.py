@@ -68,6 +68,7 @@ class KaplanND(Law):
     equation: str = "L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D"
     inputs: tuple = ("N", "D")
     param_names: tuple = ("log_N_c", "log_D_c", "alpha_N", "alpha_D")
+    log_coefficients = {"log_N_c": "N_c", "log_D_c": "D_c"}
 
     def log_predict_jac(self, theta, X):
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
@@ -100,6 +101,7 @@ class KaplanNS(Law):
     equation: str = "L = (N_c/N)^alpha_N + (S_c/S)^alpha_S"
     inputs: tuple = ("N", "S")
     param_names: tuple = ("log_N_c", "log_S_c", "alpha_N", "alpha_S")
+    log_coefficients = {"log_N_c": "N_c", "log_S_c": "S_c"}
 
     def log_predict_jac(self, theta, X):
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
@@ -134,6 +136,7 @@ class ComputeWithE(Law):
     equation: str = "L = E + A C^-alpha"
     inputs: tuple = ("C",)
     param_names: tuple = ("a", "e", "alpha")
+    log_coefficients = {"a": "A", "e": "E"}
 
     def log_predict_jac(self, theta, X):
         theta = np.atleast_2d(np.asarray(theta, dtype=float))

@@ -28,6 +28,7 @@ class Law:
     equation: str = ""
     inputs: tuple[str, ...] = ()
     param_names: tuple[str, ...] = ()  # the fitted (internal) parameters, in order
+    log_coefficients: dict = {}  # fitted name -> published name, for parameters fitted as a log
 
     @property
     def n_params(self) -> int:
@@ -89,6 +90,13 @@ class Law:
         """Inverse of :meth:`natural`."""
         return np.array([values[name] for name in self.param_names], dtype=float)
 
+    def describe_drift(self, name: str, direction: float) -> str:
+        """A parameter that keeps moving without bound, in words: 'e -> -inf (E -> 0)'."""
+        text = f"{name} -> {'+' if direction > 0 else '-'}inf"
+        if name in self.log_coefficients:
+            text += f" ({self.log_coefficients[name]} -> {'infinity' if direction > 0 else '0'})"
+        return text
+
     def default_starts(self) -> np.ndarray:
         raise NotImplementedError(f"{self.name} has no default start grid; pass starts=")
 
@@ -112,6 +120,7 @@ class Chinchilla(Law):
     """
 
     tied: bool = False
+    log_coefficients = {"a": "A", "b": "B", "e": "E"}
     name: str = field(default="chinchilla", init=False)
     equation: str = field(default="L = E + A/N^alpha + B/D^beta", init=False)
     inputs: tuple = field(default=("N", "D"), init=False)
@@ -319,6 +328,7 @@ class KaplanWithE(Law):
     as C^(beta/(alpha+beta)), the same exponent as the Chinchilla form.
     """
 
+    log_coefficients = {"a": "A", "b": "B", "e": "E"}
     name: str = field(default="kaplan_with_e", init=False)
     equation: str = field(default="L = ((A/N)^(alpha/beta) + B/D)^beta + E", init=False)
     inputs: tuple = field(default=("N", "D"), init=False)
