@@ -134,3 +134,17 @@ def test_compute_only_power_law_derives_c_from_n_and_d(tmp_path):
     np.testing.assert_allclose(uf.frame["C"], 6 * uf.frame["N"] * uf.frame["D"])
     assert uf.result.converged and all(np.isfinite(v) for v in uf.result.params.values())
     assert 0 < uf.result.params["alpha"] < 1
+
+
+def test_fit_warnings_reach_the_terminal(tmp_path, capsys):
+    # Six runs on one line D = 20 N from a law without E: the fit is degenerate (E -> 0 and
+    # A, B not separable). The terminal must say so, not only the report.
+    N = np.geomspace(1e7, 1e9, 6)
+    path = tmp_path / "six.csv"
+    pd.DataFrame({"N": N, "D": 20 * N, "loss": 400 * N ** -0.3 + 400 * (20 * N) ** -0.3}).to_csv(path, index=False)
+    assert cli.main(["fit", str(path), "--out", str(tmp_path / "out"), "--n-bootstrap", "50"]) == 0
+    out, err = capsys.readouterr()
+    assert "warning: fit main: the best start did not converge" in err and "E -> 0" in err
+    assert "warning: fit main: ill-conditioned Hessian" in err
+    # every bootstrap refit of such data fails: the table says there is no interval
+    assert "all 50 bootstrap resamples (100%) failed" in err and "none (see warnings)" in out

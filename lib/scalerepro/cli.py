@@ -170,6 +170,15 @@ def add_fit(sub):
     p.set_defaults(func=cmd_fit)
 
 
+def _interval_text(interval) -> str:
+    """'[lo, hi]', or 'none' when the bootstrap gave no interval (every resample failed)."""
+    if not interval:
+        return ""
+    if any(v is None for v in interval):
+        return "none (see warnings)"
+    return "[{:.4g}, {:.4g}]".format(*interval)
+
+
 def cmd_fit(args) -> int:
     from . import userfit
 
@@ -181,14 +190,15 @@ def cmd_fit(args) -> int:
     results = userfit.run(args.csv, args.out, form=args.form, columns=columns, holdout=holdout,
                           n_bootstrap=args.n_bootstrap, seed=args.seed)
     fit = results["fit"]
-    print(_table([{"parameter": k, "estimate": f"{v:.6g}",
-                   "95% interval": "" if k not in (fit["intervals"] or {}) else
-                   "[{:.4g}, {:.4g}]".format(*fit["intervals"][k])} for k, v in fit["params"].items()],
-                 ["parameter", "estimate", "95% interval"]))
+    print(_table([{"parameter": k, "estimate": f"{v:.6g}", "95% interval": _interval_text((fit["intervals"] or {}).get(k))}
+                  for k, v in fit["params"].items()], ["parameter", "estimate", "95% interval"]), flush=True)
     if results.get("holdout"):
         h = results["holdout"]
         print(f"hold-out ({h['rows']} rows of the {h['k']} largest-compute runs): mean absolute relative "
               f"error {h['mean_abs_rel_error']:.2%}, max {h['max_abs_rel_error']:.2%}")
+    # the same warnings as the report's warning box: a terminal user must see them too
+    for message in results.get("warnings", []):
+        print(f"warning: {message}", file=sys.stderr, flush=True)
     print(f"wrote {args.out}/results.json and {args.out}/report.html")
     return 0
 
