@@ -29,6 +29,8 @@ def _fmt(value, digits: int = 6):
         return str(value).lower()
     if isinstance(value, float):
         return f"{value:.{digits}g}"
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(v is None for v in value):
+        return "—"  # an interval that could not be computed (e.g. every bootstrap refit failed)
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
         return f"[{_fmt(value[0], digits)}, {_fmt(value[1], digits)}]"
     return str(value)
