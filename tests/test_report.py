@@ -147,3 +147,10 @@ def test_index_and_summary(tmp_path, results):
 def test_index_without_output_dir(tmp_path):
     with pytest.raises(FileNotFoundError, match="run `scalerepro run` first"):
         render_index(tmp_path / "nothing")
+
+
+def test_timestamps_are_shown_readably():
+    from scalerepro.report import _when
+    assert _when("2026-11-23T18:12:10.5+00:00") == "2026-11-23 18:12:10 UTC"
+    assert _when("2026-11-23T18:12:10+02:00") == "2026-11-23 18:12:10 +0200"
+    assert _when(None) == "—" and _when("not a time") == "not a time"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import jinja2
@@ -36,7 +37,21 @@ def _fmt(value, digits: int = 6):
     return str(value)
 
 
+def _when(timestamp) -> str:
+    """An ISO timestamp as 'YYYY-MM-DD HH:MM:SS UTC' (or its offset), readable in a narrow column."""
+    if not timestamp:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(str(timestamp))
+    except ValueError:
+        return str(timestamp)
+    offset = moment.utcoffset()
+    zone = "" if offset is None else " UTC" if not offset else " " + moment.strftime("%z")
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + zone
+
+
 _ENV.filters["fmt"] = _fmt
+_ENV.filters["when"] = _when
 _ENV.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
 
 
