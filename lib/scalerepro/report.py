@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup, escape
 
 from .spec import VERDICTS
 
@@ -50,7 +51,15 @@ def _when(timestamp) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") + zone
 
 
+def _breakable(identifier) -> Markup:
+    """A dotted claim id with line-break opportunities after each '.' and '__', so that a
+    narrow column wraps it between its parts instead of inside a word."""
+    text = str(escape(identifier))
+    return Markup(text.replace(".", ".<wbr>").replace("__", "__<wbr>"))
+
+
 _ENV.filters["fmt"] = _fmt
+_ENV.filters["breakable"] = _breakable
 _ENV.filters["when"] = _when
 _ENV.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
 
