@@ -78,3 +78,9 @@ def test_data_verify_exit_code(monkeypatch, capsys, rows, code):
 def test_data_unknown_dataset_is_exit_2(capsys):
     assert cli.main(["data", "list", "nope"]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
+
+
+def test_interval_text_says_when_there_is_none():
+    assert cli._interval_text([None, None]) == "none (see warnings)"
+    assert cli._interval_text([0.0, 1.5]) == "[0, 1.5]"
+    assert cli._interval_text(None) == ""

@@ -76,3 +76,21 @@ def test_bootstrap_rejects_negative_counts():
     y = law.predict(truth, X)
     with pytest.raises(ValueError, match="n_resamples"):
         bootstrap(fit(law, X, y, starts=truth[None, :]), X, y, n_resamples=-1)
+
+
+def test_refits_settled_at_an_edge_are_kept_at_their_limit():
+    # No irreducible term in the data: the fit and every refit send E -> 0 (log E -> -inf)
+    # and stop at max_iter with settled predictions. Dropping them would leave no interval;
+    # keeping them where they stopped would bound E away from 0. They are kept at E = 0.
+    N = np.geomspace(1e7, 1e9, 6)
+    X = np.column_stack([N, 20 * N])
+    y = 400 * N ** -0.3 + 400 * (20 * N) ** -0.3
+    start = laws.Chinchilla().from_natural(E=0.5, A=300, B=300, alpha=0.3, beta=0.3)[None, :]
+    with pytest.warns(UserWarning):
+        result = fit(laws.Chinchilla(), X, y, starts=start, options={"max_iter": 60})
+    boot = bootstrap(result, X, y, n_resamples=20, seed=0)
+    assert boot.n_settled == 20 and boot.n_failed == 0
+    assert boot.interval("E") == (0.0, 0.0)
+    assert np.isfinite(boot.theta_samples).all()
+    assert boot.to_dict()["n_settled_at_edge"] == 20
+    assert any("settled" in w and "limit" in w for w in boot.warnings())

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from .fit import FitResult
+from .fit import DRIFT, SETTLED_LOG_PREDICTION, FitResult, probe_stalled
 from .newton import newton_batch
 from .objective import Problem
 
@@ -27,15 +27,17 @@ class BootstrapResult:
     """Bootstrap samples of the natural parameters and of derived quantities."""
 
     samples: dict[str, np.ndarray]        # name -> (R,) over successful resamples
-    theta_samples: np.ndarray             # (R, p) in the law's fitted parameterization
+    theta_samples: np.ndarray             # (R, p) in the law's fitted parameterization, as the
+                                          # refits stopped (finite even where samples hold a limit)
     n_resamples: int
-    n_failed: int
+    n_failed: int                         # neither converged nor settled: excluded
     seed: int
     level: float
     resampling: str
     warm_start: str
     seconds: float
     point_estimate: dict[str, float] = field(default_factory=dict)
+    n_settled: int = 0                    # stopped at max_iter with settled predictions: included
 
     @property
     def failed_share(self) -> float:
@@ -46,7 +48,11 @@ class BootstrapResult:
         if self.samples[name].size == 0:  # every resample failed: say so, see warnings()
             return float("nan"), float("nan")
         q = 100 * (1 - level) / 2
-        lo, hi = np.percentile(self.samples[name], [q, 100 - q])
+        values = self.samples[name]
+        # Refits settled at an edge put 0 or +-inf here (see bootstrap()); interpolating
+        # towards an infinite sample is undefined, so then the ends are order statistics.
+        method = "linear" if np.isfinite(values).all() else "inverted_cdf"
+        lo, hi = np.percentile(values, [q, 100 - q], method=method)
         return float(lo), float(hi)
 
     def intervals(self, level: float | None = None) -> dict[str, list[float]]:
@@ -65,13 +71,19 @@ class BootstrapResult:
         return np.cov(np.vstack([self.samples[n] for n in names]))
 
     def warnings(self) -> list[str]:
+        out = []
+        if self.n_settled:
+            out.append(f"{self.n_settled} of {self.n_resamples} bootstrap refits stopped at max_iter with their "
+                       "predictions settled while a coefficient ran off to the edge of the parameter space "
+                       "(e.g. E -> 0); they are included with that coefficient at its limit (0 or infinity), "
+                       "so an interval end of 0 or inf means the data do not bound it")
         if self.n_resamples and self.n_failed == self.n_resamples:
-            return [f"all {self.n_resamples} bootstrap resamples (100%) failed to converge: "
-                    "no intervals or standard errors"]
-        if self.n_failed:
-            return [f"{self.n_failed} of {self.n_resamples} bootstrap resamples "
-                    f"({self.failed_share:.1%}) failed to converge and were excluded"]
-        return []
+            out.append(f"all {self.n_resamples} bootstrap resamples (100%) failed to converge: "
+                       "no intervals or standard errors")
+        elif self.n_failed:
+            out.append(f"{self.n_failed} of {self.n_resamples} bootstrap resamples "
+                       f"({self.failed_share:.1%}) failed to converge and were excluded")
+        return out
 
     def to_dict(self) -> dict:
         return {
@@ -80,6 +92,7 @@ class BootstrapResult:
             "warm_start": self.warm_start,
             "n_resamples": self.n_resamples,
             "n_failed": self.n_failed,
+            "n_settled_at_edge": self.n_settled,
             "failed_share": self.failed_share,
             "seed": self.seed,
             "level": self.level,
@@ -108,7 +121,12 @@ def bootstrap(result: FitResult, X, y, n_resamples: int = 1000, seed: int = 0, g
 
     derived: functions of the natural parameters (a dict of arrays) whose bootstrap
     distribution is wanted too, e.g. the allocation exponent or tokens per parameter.
-    Resamples whose refit does not converge are excluded and counted in ``n_failed``.
+    A refit that stops at ``max_iter`` is continued (:func:`scalerepro.fit.probe_stalled`):
+    if its predictions have settled (typically a coefficient running off to 0, where the
+    full-data fit may sit too) it is kept, with each coordinate that was still drifting at
+    its limit (E = 0, B = inf, ...), and counted in ``n_settled``: dropping exactly those
+    resamples would cut the edge off the interval. Otherwise it is excluded and counted in
+    ``n_failed``.
     """
     if n_resamples < 0:
         raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
@@ -128,13 +146,26 @@ def bootstrap(result: FitResult, X, y, n_resamples: int = 1000, seed: int = 0, g
         th, values, conv, _ = newton_batch(problem, start, rows=rows, **options)
         theta[rows] = th
         ok[rows] = conv & np.isfinite(values) & np.isfinite(th).all(axis=1)
-    natural = [law.natural(t) for t in theta[ok]]
+    at_edge = theta.copy()  # settled refits with each drifting coordinate at its limit
+    stalled = np.flatnonzero(~ok & np.isfinite(theta).all(axis=1))
+    if stalled.size and result.optimizer["name"] == "newton":
+        probed, _, _, _, change = probe_stalled(problem, theta[stalled], stalled, None, options)
+        keep = change <= SETTLED_LOG_PREDICTION
+        settled = stalled[keep]
+        drift = probed[keep] - theta[settled]
+        at_edge[settled] = np.where(np.abs(drift) >= DRIFT, np.sign(drift) * np.inf, theta[settled])
+        ok[settled] = True
+    else:
+        settled = stalled[:0]
+    with np.errstate(all="ignore"):  # exp(-inf) = 0 is the limit wanted here
+        natural = [law.natural(t) for t in at_edge[ok]]
     samples = {k: np.array([p[k] for p in natural]) for k in result.params}
     point = dict(result.params)
     for name, fn in (derived or {}).items():
         samples[name] = np.asarray(fn(samples), dtype=float)
         point[name] = float(np.asarray(fn({k: np.array([v]) for k, v in result.params.items()}))[0])
     return BootstrapResult(
-        samples=samples, theta_samples=theta[ok], n_resamples=n_resamples, n_failed=int((~ok).sum()), seed=seed,
+        samples=samples, theta_samples=theta[ok], n_resamples=n_resamples, n_failed=int((~ok).sum()),
+        n_settled=int(settled.size), seed=seed,
         level=level, resampling="runs (cluster)" if groups is not None else "points",
         warm_start="full-data optimum", seconds=time.perf_counter() - t0, point_estimate=point)

@@ -258,7 +258,8 @@ def _resampling(rec):
     if boot is None:
         return None
     return (f"bootstrap resampling {boot.get('resampling', '?')}: {boot['n_resamples']} resamples, "
-            f"seed {boot.get('seed')}, {boot.get('n_failed', 0)} failed")
+            f"seed {boot.get('seed')}, {boot.get('n_failed', 0)} failed"
+            + (f", {boot['n_settled_at_edge']} settled at an edge" if boot.get("n_settled_at_edge") else ""))
 
 
 def _fit_uncertainty(rec):

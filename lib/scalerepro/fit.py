@@ -255,6 +255,19 @@ SETTLED_LOG_PREDICTION = 1e-6
 DRIFT = 1e-3
 
 
+def probe_stalled(problem: Problem, theta, rows=None, box=None, options=None):
+    """Continue the Newton starts ``theta`` (``(k, p)``, rows of ``problem`` as in
+    :func:`newton_batch`) for ``PROBE_ITERATIONS`` more iterations. Returns the probe's
+    (theta, objective, converged, iterations) and each start's largest change of a log
+    prediction, which is ``<= SETTLED_LOG_PREDICTION`` when its predictions have settled."""
+    options = {**(options or {}), "max_iter": PROBE_ITERATIONS}
+    th, v, conv, its = newton_batch(problem, theta, box, rows=rows, **options)
+    with np.errstate(all="ignore"):
+        change = np.max(np.abs(problem.law.log_predict(th, problem.X) - problem.law.log_predict(theta, problem.X)),
+                        axis=1)
+    return th, v, conv, its, np.where(np.isfinite(change), change, np.inf)
+
+
 def stall_diagnosis(problem: Problem, theta, value, box=None, options=None) -> dict:
     """Why a Newton start stopped at ``max_iter``: continue it ``PROBE_ITERATIONS`` more
     iterations (a copy; the fit itself is not changed) and see what still moves.
@@ -269,12 +282,9 @@ def stall_diagnosis(problem: Problem, theta, value, box=None, options=None) -> d
     was. Returns a plain-JSON record with a one-line ``text``.
     """
     names = problem.law.param_names
-    options = {**(options or {}), "max_iter": PROBE_ITERATIONS}
-    th, v, conv, its = newton_batch(problem, np.asarray(theta, float)[None, :], box, **options)
-    before = problem.law.log_predict(np.asarray(theta, float)[None, :], problem.X)[0]
-    after = problem.law.log_predict(th, problem.X)[0]
+    th, v, conv, its, change = probe_stalled(problem, np.asarray(theta, float)[None, :], None, box, options)
     moved = th[0] - theta
-    prediction_change = float(np.max(np.abs(after - before)))
+    prediction_change = float(change[0])
     objective_change = float((v[0] - value) / max(abs(value), np.finfo(float).tiny))
     drifting = {name: float(d) for name, d in zip(names, moved) if abs(d) >= DRIFT}
     settled = prediction_change <= SETTLED_LOG_PREDICTION
