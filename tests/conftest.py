@@ -47,6 +47,18 @@ def run_replication_ci(name: str, tmp_path: Path) -> dict:
     return run_notebook(s.notebook.name, tmp_path, **spec.resolve_parameters(s, "ci", {}))
 
 
+def law_runs(law, truth: dict, n: int, noise: float, seed: int, log10_N, log10_D):
+    """Runs with N and D log-uniform over the given decades, loss from ``law`` at the
+    natural parameters ``truth`` times log-normal noise: data with a known answer."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    N = 10 ** rng.uniform(*log10_N, n)
+    D = 10 ** rng.uniform(*log10_D, n)
+    y = law.predict(law.from_natural(**truth), np.c_[N, D]) * np.exp(noise * rng.standard_normal(n))
+    return np.c_[N, D], y
+
+
 def synthetic_chinchilla_fit(n: int, seed: int, n_starts: int, n_resamples: int, boot_seed: int,
                              dropped=None):
     """A real Chinchilla fit on synthetic runs (truth E 1.8, A 480, B 2100, alpha 0.35,

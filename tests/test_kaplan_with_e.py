@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from conftest import law_runs
 from scalerepro import laws, optimal
 from scalerepro.fit import fit
 from scalerepro.objective import Objective, Problem
@@ -11,12 +12,7 @@ TRUTH = dict(E=1.9, A=6.7e7, B=8.9e8, alpha=0.41, beta=0.455)  # near the FineWe
 
 
 def synthetic_runs(n=80, noise=0.0, seed=0, truth=TRUTH):
-    rng = np.random.default_rng(seed)
-    N = 10 ** rng.uniform(7.3, 9.3, n)
-    D = 10 ** rng.uniform(8.7, 11, n)
-    law = laws.KaplanWithE()
-    y = law.predict(law.from_natural(**truth), np.c_[N, D]) * np.exp(noise * rng.standard_normal(n))
-    return np.c_[N, D], y
+    return law_runs(laws.KaplanWithE(), truth, n, noise, seed, log10_N=(7.3, 9.3), log10_D=(8.7, 11))
 
 
 def test_registered_under_both_names():

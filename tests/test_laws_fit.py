@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from conftest import law_runs
 from scalerepro import laws
 from scalerepro.fit import FitError, FitWarning, fit
 from scalerepro.objective import Objective, Problem
@@ -12,12 +13,7 @@ TRUTH = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
 
 def synthetic_runs(n=150, noise=0.0, seed=0, truth=TRUTH):
     """Runs spread over three decades of N and D, loss from the law times log-normal noise."""
-    rng = np.random.default_rng(seed)
-    N = 10 ** rng.uniform(7, 10, n)
-    D = 10 ** rng.uniform(9, 12, n)
-    law = laws.Chinchilla()
-    y = law.predict(law.from_natural(**truth), np.c_[N, D]) * np.exp(noise * rng.standard_normal(n))
-    return np.c_[N, D], y
+    return law_runs(laws.Chinchilla(), truth, n, noise, seed, log10_N=(7, 10), log10_D=(9, 12))
 
 
 COARSE = laws.grid(a=[0, 5, 10], b=[0, 5, 10], e=[-1, 0, 1], alpha=[0, 0.5, 1], beta=[0, 0.5, 1])
