@@ -24,13 +24,14 @@ def test_repo_registry_is_the_packaged_registry():
     assert (ROOT / "data" / "registry.yaml").resolve() == data.REGISTRY_PATH.resolve()
 
 
-def test_registry_lists_the_three_datasets_and_nine_files():
+def test_registry_lists_the_four_datasets_and_ten_files():
     assert set(data.datasets()) == {
         "besiroglu2024_chinchilla",
         "porian2024_discrepancies",
         "brandfonbrener2024_loss_to_loss",
+        "eythor2024_chinchilla_isoflops",
     }
-    assert sum(len(data.files(d)) for d in data.datasets()) == 9
+    assert sum(len(data.files(d)) for d in data.datasets()) == 10
 
 
 @pytest.mark.parametrize("name", data.datasets())
@@ -57,7 +58,7 @@ def test_registry_agrees_with_the_mirror_provenance_table():
             pytest.fail(f"{table} missing in CI")
         pytest.skip("no mirror with PROVENANCE.md")
     rows = re.findall(r"^\| (\w+)/(\S+) \| .*? \| (\d+) \| ([0-9a-f]{64}) \|", table.read_text(), re.M)
-    assert len(rows) == 9
+    assert len(rows) == 10
     for dataset, file, size, sha in rows:
         entry = data.dataset_info(dataset)["files"][file]
         assert (entry["sha256"], entry["size"]) == (sha, int(size))
@@ -88,13 +89,23 @@ def test_loss_to_loss_files():
     assert len(params) == 276 and params["kaplan"].dtype == bool
 
 
+def test_isoflop_slices_have_nine_budgets_and_consistent_tokens():
+    df = load_or_skip("eythor2024_chinchilla_isoflops")
+    assert len(df) == 114 and list(df.columns[:3]) == ["N", "C", "D"]
+    assert sorted(df["C"].unique()) == [6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21]
+    assert df.groupby("C").size().between(8, 22).all()
+    # n_tokens is C / (6 N) in the published file: a unit check on the loader's columns
+    assert np.allclose(6 * df["N"] * df["D"], df["C"], rtol=1e-6)
+    assert "Hoffmann" in df.attrs["citation"] and df.attrs["warnings"] == []
+
+
 def test_verify_reports_every_mirror_file_ok():
     if not os.environ.get(data.MIRROR_ENV):
         if IN_CI:
             pytest.fail("CI must set SCALEREPRO_DATA_DIR")
         pytest.skip("no mirror")
     rows = data.verify()
-    assert len(rows) == 9
+    assert len(rows) == 10
     assert {r["status"] for r in rows} == {"ok"}, [r for r in rows if r["status"] != "ok"]
     assert all(r["sha256"] == r["expected_sha256"] for r in rows)
 

@@ -236,6 +236,12 @@ _CSV_CHECKS: dict[tuple[str, str], dict] = {
         )
         for f in ("sweep.csv", "extrapolation.csv")
     },
+    ("eythor2024_chinchilla_isoflops", "chinchilla_isoflopslices_fig4_right.csv"): dict(
+        required=("compute_flops", "n_params", "n_tokens", "loss"),
+        positive=("compute_flops", "n_params", "n_tokens", "loss"),
+        unique=("compute_flops", "n_params"),
+        roles={"N": "n_params", "D": "n_tokens", "C": "compute_flops", "loss": "loss"},
+    ),
     ("brandfonbrener2024_loss_to_loss", "opt_params_data.csv"): dict(
         required=("data", "loss_name", "kaplan", "A", "B", "E", "alpha", "beta", "extrap_pred", "extrap_loss"),
         text=("data", "loss_name", "kaplan"),
@@ -282,6 +288,10 @@ def _load_csv(name: str, file: str, entry: dict, path: Path) -> pd.DataFrame:
         derived = pd.DataFrame({"N": df["Model Size"], "C": df["Training FLOP"]})
         derived["D"] = derived["C"] / (6.0 * derived["N"])
         df = pd.concat([derived, df], axis=1)
+    elif name == "eythor2024_chinchilla_isoflops":
+        derived = pd.DataFrame({"N": df["n_params"].astype(float), "C": df["compute_flops"].astype(float),
+                                "D": df["n_tokens"].astype(float)})
+        df = pd.concat([derived, df], axis=1)
     df.attrs["warnings"] = [str(w) for w in issued]
     return df
 
@@ -319,7 +329,8 @@ def load(name: str, file: str | None = None) -> pd.DataFrame:
 
     ``df.attrs`` holds dataset, file, path, sha256, url, license and citation (what
     ``Recorder.add_dataset`` records). ``besiroglu2024_chinchilla`` gains columns N, C and
-    D = C / (6 N) in front of the original ones; other CSVs are returned as published.
+    D = C / (6 N) in front of the original ones, ``eythor2024_chinchilla_isoflops`` columns
+    N, C and D (float copies of n_params, compute_flops, n_tokens); other CSVs are returned as published.
     Pickled files go through :func:`load_pickle_frame`; non-tabular files (the SVG) are an
     error -- use :func:`fetch` for their path.
     """

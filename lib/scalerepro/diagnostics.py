@@ -1,0 +1,92 @@
+"""Diagnostics: what a careful analyst would tell a researcher about a fit of their own runs.
+
+Every analysis of a user's data (``scalerepro fit``, the approaches, sensitivity) records a
+list of diagnostics in its ``results.json``: ``{code, severity, message, subjects}``. The
+code names the check (stable, for programs and tests), the severity says how much it
+matters, the message says it in words with the numbers, and ``subjects`` names what it is
+about (runs, lines, parameters, budgets) so a report can point at them.
+
+Severities:
+
+- ``info``: worth knowing, changes nothing (e.g. how many runs were dropped and why);
+- ``warning``: the result can be used with the stated caveat;
+- ``error``: the result (or the part named in ``subjects``) must not be used as printed,
+  e.g. a parameter the data do not identify. ``--strict`` turns errors into exit status 1.
+
+This module holds only the record type and the list of known codes; the checks live next
+to the analyses that run them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SEVERITIES = ("info", "warning", "error")
+
+#: Every code an analysis may emit, with what it means. A new check adds its code here,
+#: so the README and the report can explain it and a test can check that none is unknown.
+CODES = {
+    "duplicate_nd": "several rows share one (N, D) design point (hyperparameter sweep, reruns, seeds)",
+    "dropped_points": "points left out of the fit, each with its reason",
+    "design_points": "too few distinct design points for the number of free parameters",
+    "collinear_design": "log N and log D move together (D/N nearly constant): the N and D terms "
+                        "cannot be separated",
+    "narrow_range": "the data cover too few orders of magnitude in N, D or C",
+    "implausible_parameter": "a fitted value outside the physically plausible range (negative "
+                             "exponent, start-grid value, coefficient beyond 1e30, E -> 0)",
+    "not_identified": "the objective is flat along a parameter direction: that parameter (and "
+                      "anything derived from it) is not determined by the data",
+    "influential_run": "leaving one run out moves a derived quantity outside its bootstrap interval",
+    "holdout_ties": "runs tied at the hold-out boundary were held out together",
+    "extrapolation": "a prediction or allocation far beyond the fitted range",
+    "optimum_at_edge": "an IsoFLOP budget's loss minimum lies at the edge of its sampled sizes",
+    "off_centre_grid": "an IsoFLOP budget's sizes are not centred on its minimum (biases a parabola)",
+    "few_sizes": "an IsoFLOP budget has too few model sizes to locate its minimum",
+    "not_converged": "the optimizer stopped without meeting its stopping rule",
+    "no_interval": "no uncertainty interval was computed",
+}
+
+
+class DiagnosticError(ValueError):
+    """A diagnostic that does not follow the contract (unknown code or severity)."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding about an analysis of a user's data."""
+
+    code: str
+    severity: str
+    message: str
+    subjects: tuple = field(default=())
+
+    def __post_init__(self):
+        if self.code not in CODES:
+            raise DiagnosticError(f"unknown diagnostic code {self.code!r}; known: {', '.join(CODES)}")
+        if self.severity not in SEVERITIES:
+            raise DiagnosticError(f"unknown severity {self.severity!r}; valid: {', '.join(SEVERITIES)}")
+        object.__setattr__(self, "subjects", tuple(self.subjects))
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "severity": self.severity, "message": self.message,
+                "subjects": list(self.subjects)}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Diagnostic":
+        return cls(record["code"], record["severity"], record["message"], tuple(record.get("subjects", ())))
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.message} [{self.code}]"
+
+
+def worst(diagnostics) -> str | None:
+    """The highest severity among ``diagnostics`` (Diagnostic objects or dicts), or None."""
+    levels = [d.severity if isinstance(d, Diagnostic) else d["severity"] for d in diagnostics]
+    return max(levels, key=SEVERITIES.index) if levels else None
+
+
+def sorted_by_severity(diagnostics) -> list:
+    """Errors first, then warnings, then info; the order of checks kept within a severity."""
+    def level(d):
+        return SEVERITIES.index(d.severity if isinstance(d, Diagnostic) else d["severity"])
+    return sorted(diagnostics, key=level, reverse=True)
