@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 a replication failed or a data file did not verify (the details
 are in ``failed.json`` or the printed table); 2 bad input (unknown name, parameter or
-profile; unreadable spec or data), reported as one line without a traceback.
+profile; unreadable spec or data; no kernel to run notebooks in), reported as one line
+without a traceback.
 
 Each subcommand is one ``add_*`` function that registers its parser and handler; adding a
 command (e.g. ``fit``) means writing one such function and listing it in ``COMMANDS``.
@@ -220,10 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input, printed as one line instead of a traceback."""
     from .data import DataError
+    from .runner import SetupError
     from .spec import SpecError
     from .validate import InputError
 
-    return UsageError, SpecError, DataError, InputError, FileNotFoundError
+    return UsageError, SpecError, DataError, InputError, SetupError, FileNotFoundError
 
 
 def main(argv=None) -> int:

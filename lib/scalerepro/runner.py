@@ -7,6 +7,10 @@ renamed into place, ``results.json`` last. A failure (a raising cell, a dead ker
 Ctrl-C, SIGTERM) leaves the previous good files alone and writes ``failed.json`` and
 ``failed_report.html`` next to them. A per-replication lock serializes concurrent runs
 that share an output directory.
+
+A run needs no set-up beyond installing the package with its notebook extras: the kernel
+is the registered ``scalerepro`` kernel when there is one, else this interpreter's own (see
+``find_kernel``), and the run record says which.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from . import report as reportmod
 from .results import environment, json_safe, write_json_atomic
 from .spec import Spec, SpecError, load_spec, resolve_parameters
 
-DEFAULT_KERNEL = "scalerepro"
+DEFAULT_KERNEL = "scalerepro"  # registered by `make notebook-env` / `make dev-env`
+NATIVE_KERNEL = "python3"  # ipykernel's own spec: it runs sys.executable
+INSTALL_FIX = "pip install 'scalerepro[notebook]' (in a checkout: make notebook-env)"
 # Published in this order; results.json last so its presence means the rest is current.
 PUBLISHED = ("executed.ipynb", "executed.html", "report.html", "results.json")
 STALE_AFTER_SUCCESS = ("failed.json", "failed_report.html", "failed.ipynb")
@@ -52,21 +58,94 @@ class RunFailed(RuntimeError):
                          f"(see {record.get('failed_json', 'failed.json')})")
 
 
+class SetupError(RuntimeError):
+    """This Python cannot run notebooks (notebook extras or kernel missing); the message says
+    what is missing and the command that fixes it."""
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """The Jupyter kernel a run executes in, and why that one (``environment.kernel``)."""
+
+    name: str
+    source: str  # "registered", "this interpreter" or "$SCALEREPRO_KERNEL"
+    executable: str  # the program the kernel spec starts
+
+    def record(self) -> dict:
+        return {"name": self.name, "source": self.source, "executable": self.executable}
+
+
 @dataclass
 class Prepared:
-    """A replication whose spec, parameters and notebook were checked before any kernel starts."""
+    """A replication whose spec, parameters, notebook and kernel were checked before any kernel starts."""
 
     spec: Spec
     profile: str | None
     parameters: dict
+    kernel: Kernel
 
 
 def prepare(name: str, profile: str | None = None, overrides: dict[str, str] | None = None) -> Prepared:
-    """Load the spec, resolve and validate parameters, and check the notebook declares them."""
+    """Load the spec, resolve and validate parameters, check the notebook declares them, pick the kernel."""
     spec = load_spec(name)
     parameters = resolve_parameters(spec, profile, overrides)
+    kernel = find_kernel()
     check_notebook(spec)
-    return Prepared(spec, profile, parameters)
+    return Prepared(spec, profile, parameters, kernel)
+
+
+def find_kernel() -> Kernel:
+    """The kernel to run notebooks in, found without any set-up.
+
+    ``$SCALEREPRO_KERNEL`` names one explicitly. Otherwise the registered ``scalerepro``
+    kernel (what ``make`` sets up, and what JupyterLab shows as "Python (scalerepro)"), and
+    failing that this interpreter's own ipykernel, so that ``pip install`` or
+    ``conda env create`` is enough. The fallback is ipykernel's native spec built for
+    ``sys.executable``, never a ``python3`` kernel registered by some other Jupyter, which
+    may run a Python without scalerepro.
+    """
+    try:
+        import papermill  # noqa: F401  (checked here so a missing extra is one clear line)
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    except ImportError as exc:
+        raise SetupError(f"scalerepro run needs the notebook extras: {exc.name} is not installed "
+                         f"in {sys.executable}; install them with {INSTALL_FIX}") from None
+    registered = KernelSpecManager()
+    requested = os.environ.get("SCALEREPRO_KERNEL")
+    if requested:
+        try:
+            spec = registered.get_kernel_spec(requested)
+        except NoSuchKernel:
+            available = ", ".join(sorted(registered.find_kernel_specs())) or "none"
+            raise SetupError(f"$SCALEREPRO_KERNEL names kernel {requested!r}, which is not installed "
+                             f"(available: {available})") from None
+        return _runnable(Kernel(requested, "$SCALEREPRO_KERNEL", spec.argv[0]), spec.resource_dir)
+    if DEFAULT_KERNEL in registered.find_kernel_specs():
+        spec = registered.get_kernel_spec(DEFAULT_KERNEL)
+        return _runnable(Kernel(DEFAULT_KERNEL, "registered", spec.argv[0]), spec.resource_dir)
+    try:
+        from ipykernel.kernelspec import get_kernel_dict
+    except ImportError:
+        raise SetupError(f"no Jupyter kernel to run notebooks in: no kernel named {DEFAULT_KERNEL!r} is "
+                         f"registered and ipykernel is not installed in {sys.executable}; "
+                         f"install it with {INSTALL_FIX}") from None
+    return Kernel(NATIVE_KERNEL, "this interpreter", get_kernel_dict()["argv"][0])
+
+
+def _runnable(kernel: Kernel, spec_dir: str) -> Kernel:
+    """A registered kernel whose program is gone (its virtualenv was deleted) fails here, by name,
+    instead of as a kernel that never starts."""
+    program = kernel.executable
+    # jupyter_client starts a bare "python"/"python3"/"python3.X" as the running interpreter
+    if program in ("python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])):
+        return Kernel(kernel.name, kernel.source, sys.executable)
+    found = shutil.which(program)
+    if found is None:
+        raise SetupError(f"kernel {kernel.name!r} ({spec_dir}) runs {program}, which does not exist; "
+                         f"register the kernel again from the Python that has scalerepro "
+                         f"(python -m ipykernel install --user --name {kernel.name}) or remove it "
+                         f"(jupyter kernelspec remove {kernel.name})")
+    return Kernel(kernel.name, kernel.source, found)
 
 
 def check_notebook(spec: Spec) -> None:
@@ -96,7 +175,7 @@ def run(name: str, profile: str | None = None, out_root="out", overrides: dict[s
 def execute(prepared: Prepared, out_root, progress: bool = True) -> dict:
     spec = prepared.spec
     out_dir = Path(out_root).resolve() / spec.name
-    with replication_lock(out_dir), sigterm_as_interrupt(), _absolute_env_paths():
+    with replication_lock(out_dir), sigterm_as_interrupt(), _kernel_environment(spec):
         attempt = _new_attempt(out_dir)
         started, t0 = _now(), time.monotonic()
         try:
@@ -115,7 +194,7 @@ def execute(prepared: Prepared, out_root, progress: bool = True) -> dict:
         if error is not None:
             raise RunFailed(spec.name, _fail(prepared, out_dir, attempt, error, timing))
         results.update(status="ok", profile=prepared.profile, parameters=prepared.parameters,
-                       environment=_environment(spec),
+                       environment=_environment(prepared),
                        timing={**results.get("timing", {}), **timing})
         # The notebook filled the checklist before the runner knew the git commit; answer
         # it again now that the release items can name the exact code that ran.
@@ -131,15 +210,21 @@ def execute(prepared: Prepared, out_root, progress: bool = True) -> dict:
 
 # ---------------------------------------------------------------------------- execution
 @functools.cache
-def ipc_kernel_manager():
+def ipc_kernel_manager(this_interpreter: bool = False):
     """A kernel manager that talks to the local kernel over IPC sockets in Jupyter's
     runtime directory instead of loopback TCP: no open ports, and no plain-text-TCP
-    warning from the kernel on every run."""
+    warning from the kernel on every run.
+
+    With ``this_interpreter`` it looks in no kernel directory, so the only kernel it knows
+    is ipykernel's native ``python3`` spec for ``sys.executable``."""
+    from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
             kwargs.setdefault("transport", "ipc")
+            if this_interpreter:
+                kwargs.setdefault("kernel_spec_manager", KernelSpecManager(kernel_dirs=[]))
             super().__init__(**kwargs)
 
     return IPCKernelManager
@@ -155,9 +240,9 @@ def _execute_notebook(prepared: Prepared, attempt: Path, progress: bool) -> dict
         papermill.execute_notebook(
             str(spec.notebook), str(attempt / "executed.ipynb"),
             parameters={**prepared.parameters, "out_dir": str(attempt)},
-            kernel_name=os.environ.get("SCALEREPRO_KERNEL", DEFAULT_KERNEL),
+            kernel_name=prepared.kernel.name,
             cwd=str(spec.notebook.parent), progress_bar=progress, log_output=False,
-            kernel_manager_class=ipc_kernel_manager())
+            kernel_manager_class=ipc_kernel_manager(prepared.kernel.source == "this interpreter"))
     except PapermillExecutionError as exc:
         tb = _ANSI.sub("", "\n".join(exc.traceback or []))
         return {"cell": exc.cell_index, "execution_count": exc.exec_count, "ename": exc.ename,
@@ -189,7 +274,7 @@ def _fail(prepared: Prepared, out_dir: Path, attempt: Path, error: dict, timing:
     record = {"replication": spec.name, "title": spec.title, "paper": spec.paper,
               "status": "failed", "profile": prepared.profile, "parameters": prepared.parameters,
               "error": error, "claims": [], "fits": {}, "data": [], "warnings": [],
-              "environment": _environment(spec), "timing": timing,
+              "environment": _environment(prepared), "timing": timing,
               "failed_json": str(out_dir / "failed.json")}
     executed = attempt / "executed.ipynb"
     html = reportmod.render_report(json_safe(record), executed if executed.is_file() else None)
@@ -258,17 +343,27 @@ def sigterm_as_interrupt():
 
 
 @contextlib.contextmanager
-def _absolute_env_paths():
-    """The kernel runs in the notebooks directory: make relative path variables absolute."""
-    saved = {}
-    for var in ("SCALEREPRO_REPLICATIONS_DIR", "SCALEREPRO_DATA_DIR"):
-        if os.environ.get(var):
-            saved[var] = os.environ[var]
-            os.environ[var] = str(Path(saved[var]).expanduser().resolve())
+def _kernel_environment(spec: Spec):
+    """Variables the kernel inherits while it runs, restored afterwards.
+
+    The notebook's Recorder loads its spec again: point it at the spec the runner checked,
+    which matters when the kernel comes from another environment (a registered kernel) with
+    its own copy of the specs. The kernel runs in the notebooks directory, so a relative
+    data directory is made absolute.
+    """
+    wanted = {"SCALEREPRO_REPLICATIONS_DIR": str(spec.path.parent)}
+    if os.environ.get("SCALEREPRO_DATA_DIR"):
+        wanted["SCALEREPRO_DATA_DIR"] = str(Path(os.environ["SCALEREPRO_DATA_DIR"]).expanduser().resolve())
+    saved = {var: os.environ.get(var) for var in wanted}
+    os.environ.update(wanted)
     try:
         yield
     finally:
-        os.environ.update(saved)
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
 
 
 def _new_attempt(out_dir: Path) -> Path:
@@ -290,19 +385,24 @@ def _timing(started: str, t0: float) -> dict:
     return {"start": started, "end": _now(), "seconds": round(time.monotonic() - t0, 3)}
 
 
-def _environment(spec: Spec) -> dict:
+def _environment(prepared: Prepared) -> dict:
     env = environment()
-    env["kernel"] = os.environ.get("SCALEREPRO_KERNEL", DEFAULT_KERNEL)
-    env["git"] = git_info(spec.notebook.parent)
+    env["kernel"] = prepared.kernel.record()
+    env["git"] = git_info(prepared.spec.notebook)
     return env
 
 
-def git_info(where: Path) -> dict | None:
-    """Commit of the repository holding the notebook, and whether tracked files were modified."""
+def git_info(notebook: Path) -> dict | None:
+    """Commit of the repository that tracks the notebook, and whether tracked files were modified.
+
+    None for an installed notebook, even one whose site-packages sits inside some checkout
+    (a virtualenv in the working tree): that checkout's commit did not write it.
+    """
     def git(*args):
-        return subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True,
-                              timeout=20, check=True).stdout.strip()
+        return subprocess.run(["git", "-C", str(notebook.parent), *args], capture_output=True,
+                              text=True, timeout=20, check=True).stdout.strip()
     try:
+        git("ls-files", "--error-unmatch", notebook.name)
         return {"commit": git("rev-parse", "HEAD"),
                 "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
     except (OSError, subprocess.SubprocessError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -28,11 +29,18 @@ class SpecError(ValueError):
 
 
 def replications_dir() -> Path:
-    """Where specs live: $SCALEREPRO_REPLICATIONS_DIR, else the repository's replications/."""
+    """Where specs live: $SCALEREPRO_REPLICATIONS_DIR, else the specs shipped in the package.
+
+    The package's ``replications/`` and ``notebooks/`` are, in a checkout, symlinks to the
+    repository's top-level folders, and in a built wheel copies of them. Resolving follows
+    the links, so a checkout (editable install included) reads its own ``replications/``
+    and a plain ``pip install`` works from any directory. Either way a spec's notebook path,
+    relative to the folder above ``replications/``, finds the matching ``notebooks/``.
+    """
     env = os.environ.get("SCALEREPRO_REPLICATIONS_DIR")
     if env:
         return Path(env).expanduser().resolve()
-    return Path(__file__).resolve().parents[2] / "replications"
+    return Path(str(resources.files("scalerepro") / "replications")).resolve()
 
 
 @dataclass
@@ -197,7 +205,7 @@ def _build(raw, path: Path) -> Spec:
 
     notebook = Path(raw["notebook"])
     if not notebook.is_absolute():
-        notebook = path.parent.parent / notebook  # paths are relative to the repository root
+        notebook = path.parent.parent / notebook  # relative to the folder holding replications/
     return Spec(name=raw["name"], path=path, title=raw.get("title", raw["name"]),
                 notebook=notebook, parameters=parameters,
                 profiles={k: dict(v or {}) for k, v in profiles.items()}, claims=claims,
