@@ -1,7 +1,9 @@
-"""Runner: validation before any kernel, atomic publish, failure records, locks, signals.
+"""Runner: validation before any kernel, atomic publish, failure records, locks, signals,
+and finding a kernel with no set-up.
 
 These tests execute the trivial fixture notebook (about a second per run) with the
-``scalerepro`` kernel.
+``scalerepro`` kernel that ``make dev-env`` registers, or, where a test hides it, with this
+interpreter's own ipykernel.
 """
 
 import json
@@ -16,7 +18,7 @@ import nbformat
 import pytest
 import yaml
 
-from scalerepro import runner
+from scalerepro import cli, runner
 from scalerepro.spec import SpecError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -81,6 +83,8 @@ def test_success_failure_success(tmp_path):
     assert results["data"] == [{"dataset": "tiny_data", "file": "tiny.csv", "sha256": "0" * 64}]
     env = results["environment"]
     assert len(env["git"]["commit"]) == 40 and env["packages"]["papermill"] and env["python"]
+    assert env["kernel"]["name"] == "scalerepro" and env["kernel"]["source"] == "registered"
+    assert Path(env["kernel"]["executable"]).is_file()
     assert results["timing"]["seconds"] > 0 and results["timing"]["start"] <= results["timing"]["end"]
     assert "replicated" in (d / "report.html").read_text()
 
@@ -168,3 +172,106 @@ def test_kernel_death_is_a_recorded_failure_and_keeps_previous_results(tmp_path,
     failed = json.loads((tmp_path / "out" / "tiny" / "failed.json").read_text())
     assert failed["status"] == "failed" and failed["error"]["ename"]
     assert not (tmp_path / "out" / "tiny" / ".attempts").exists()
+
+
+# ------------------------------------------------------------------- finding a kernel
+@pytest.fixture
+def no_registered_kernel(monkeypatch, tmp_path):
+    """As after a plain pip or conda install: no ``scalerepro`` kernel anywhere Jupyter looks,
+    and a Jupyter data path holding a broken ``python3`` kernel (another Python's, since deleted),
+    which the fallback must not pick up."""
+    monkeypatch.delenv("SCALEREPRO_KERNEL", raising=False)
+    monkeypatch.setattr(runner, "DEFAULT_KERNEL", "scalerepro-not-registered")
+    _register(tmp_path / "jupyter", "python3", "/nonexistent/other-env/bin/python")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+
+
+def _register(jupyter_dir: Path, name: str, program: str):
+    kernel_dir = jupyter_dir / "kernels" / name
+    kernel_dir.mkdir(parents=True)
+    (kernel_dir / "kernel.json").write_text(json.dumps({
+        "argv": [program, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": name, "language": "python"}))
+
+
+def test_without_a_registered_kernel_runs_in_this_interpreter(tmp_path, monkeypatch, no_registered_kernel):
+    def report_interpreter(nb):
+        nb.cells.insert(3, nbformat.v4.new_code_cell("import sys\nrec.warn('kernel python ' + sys.executable)"))
+
+    monkeypatch.setenv("SCALEREPRO_REPLICATIONS_DIR", str(_copy_fixture(tmp_path, None, report_interpreter)))
+    results = runner.run("tiny", "ci", tmp_path / "out", progress=False)
+    assert results["status"] == "ok"
+    assert results["environment"]["kernel"] == {"name": "python3", "source": "this interpreter",
+                                                "executable": sys.executable}
+    assert f"kernel python {sys.executable}" in results["warnings"]
+    assert "this interpreter" in (tmp_path / "out" / "tiny" / "report.html").read_text()
+
+
+def test_without_ipykernel_the_error_names_the_fix(tmp_path, monkeypatch, capsys, no_registered_kernel):
+    monkeypatch.setitem(sys.modules, "ipykernel.kernelspec", None)  # import fails as if not installed
+    with pytest.raises(runner.SetupError, match=r"no kernel named 'scalerepro-not-registered' is registered "
+                                                r"and ipykernel is not installed in .*pip install 'scalerepro\[notebook\]'"):
+        runner.prepare("tiny", "ci")
+    assert cli.main(["run", "tiny", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scalerepro: error: ") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_papermill_the_error_names_the_fix(monkeypatch):
+    monkeypatch.setitem(sys.modules, "papermill", None)
+    with pytest.raises(runner.SetupError, match=r"papermill is not installed in .*pip install 'scalerepro\[notebook\]'"):
+        runner.prepare("tiny", "ci")
+
+
+def test_registered_kernel_is_preferred_and_a_stale_one_is_named(tmp_path, monkeypatch):
+    monkeypatch.delenv("SCALEREPRO_KERNEL", raising=False)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setattr(runner, "DEFAULT_KERNEL", "scalerepro-elsewhere")
+    _register(tmp_path / "jupyter", "scalerepro-elsewhere", sys.executable)
+    assert runner.find_kernel() == runner.Kernel("scalerepro-elsewhere", "registered", sys.executable)
+
+    monkeypatch.setattr(runner, "DEFAULT_KERNEL", "scalerepro-stale")
+    _register(tmp_path / "jupyter", "scalerepro-stale", "/nonexistent/deleted-venv/bin/python")
+    with pytest.raises(runner.SetupError, match=r"kernel 'scalerepro-stale' \(.*\) runs "
+                                                r"/nonexistent/deleted-venv/bin/python, which does not exist; "
+                                                r"register the kernel again .* or remove it"):
+        runner.find_kernel()
+
+
+def test_scalerepro_kernel_variable_must_name_an_installed_kernel(monkeypatch):
+    monkeypatch.setenv("SCALEREPRO_KERNEL", "no-such-kernel")
+    with pytest.raises(runner.SetupError, match=r"\$SCALEREPRO_KERNEL names kernel 'no-such-kernel', "
+                                                r"which is not installed \(available: .*scalerepro"):
+        runner.find_kernel()
+
+
+def test_kernel_reads_the_spec_the_runner_checked_and_the_environment_is_restored(tmp_path, monkeypatch):
+    """A relative replications directory, while the kernel runs in the notebooks directory."""
+    replications = _copy_fixture(tmp_path)
+    monkeypatch.chdir(replications.parent)
+    monkeypatch.setenv("SCALEREPRO_REPLICATIONS_DIR", "replications")
+    monkeypatch.delenv("SCALEREPRO_DATA_DIR", raising=False)
+    assert runner.run("tiny", "ci", tmp_path / "out", progress=False)["status"] == "ok"
+    assert os.environ["SCALEREPRO_REPLICATIONS_DIR"] == "replications"
+
+    spec = runner.load_spec("tiny")
+    monkeypatch.delenv("SCALEREPRO_REPLICATIONS_DIR")  # as when the specs come from the package
+    with runner._kernel_environment(spec):
+        assert os.environ["SCALEREPRO_REPLICATIONS_DIR"] == str(replications.resolve())
+    assert "SCALEREPRO_REPLICATIONS_DIR" not in os.environ and "SCALEREPRO_DATA_DIR" not in os.environ
+
+
+def test_git_commit_is_recorded_only_for_a_tracked_notebook(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "tracked.ipynb").write_text("{}")
+    git("add", "tracked.ipynb")
+    git("commit", "-qm", "x")
+    (tmp_path / "site-packages").mkdir()  # e.g. a virtualenv inside a working tree
+    (tmp_path / "site-packages" / "installed.ipynb").write_text("{}")
+    assert len(runner.git_info(tmp_path / "tracked.ipynb")["commit"]) == 40
+    assert runner.git_info(tmp_path / "site-packages" / "installed.ipynb") is None
