@@ -12,6 +12,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Both register the "Python (scalerepro)" kernel that the notebooks name, for JupyterLab; the
+# runner prefers it but needs none (pip and conda installs run notebooks in their own Python).
 notebook-env: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[notebook]'
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name $(KERNEL) --display-name "Python (scalerepro)" >/dev/null
