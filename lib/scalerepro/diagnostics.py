@@ -44,6 +44,7 @@ CODES = {
     "few_sizes": "an IsoFLOP budget has too few model sizes to locate its minimum",
     "not_converged": "the optimizer stopped without meeting its stopping rule",
     "no_interval": "no uncertainty interval was computed",
+    "bootstrap_failures": "bootstrap resamples that could not be refitted, left out of the interval",
 }
 
 

@@ -10,10 +10,17 @@ and measure its uncertainty by re-running that argmin under Gaussian noise on th
 (seed-to-seed noise). The quadratic is kept as ``method="quadratic"`` so that the
 difference can be shown, not because it is recommended.
 
+Noise replicates are drawn only when the seed-to-seed noise is given (``noise_sd``): without
+it there is nothing to perturb, so no replicates are drawn, the power law is fitted
+unweighted and its interval is ``None`` with the reason in ``no_interval_reason`` -- never a
+zero-width interval that looks like certainty. (Chinchilla's approach 2 with a bootstrap over
+runs is in :mod:`scalerepro.approaches`.)
+
 Everything here takes arrays and returns result objects; randomness comes only from the
-``rng`` argument (a ``numpy.random.Generator`` or a legacy ``RandomState``: Porian et al.'s
-published numbers come from ``np.random.seed(42)``, so a ``RandomState(42)`` consumed in
-their order reproduces them bit for bit).
+``rng`` argument, seeded by default (:data:`DEFAULT_SEED`): a seed, a
+``numpy.random.Generator`` or a legacy ``RandomState``. Porian et al.'s published numbers come
+from ``np.random.seed(42)``, so a ``RandomState(42)`` consumed in their order reproduces them
+bit for bit.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import numpy as np
 from scipy.interpolate import Akima1DInterpolator
 
 METHODS = ("akima", "quadratic")
+DEFAULT_SEED = 0
 
 
 class IsoflopError(ValueError):
@@ -91,28 +99,43 @@ def _curves(method: str, logx: np.ndarray, logy: np.ndarray, loggrid: np.ndarray
 
 
 def _rng(rng):
+    """A Generator or RandomState as given; a seed (default :data:`DEFAULT_SEED`) otherwise."""
     if isinstance(rng, (np.random.Generator, np.random.RandomState)):
         return rng
-    if rng is None:
-        raise IsoflopError("noise replicates need an explicit rng (Generator, RandomState or int seed)")
-    return np.random.default_rng(rng)
+    return np.random.default_rng(DEFAULT_SEED if rng is None else rng)
+
+
+def _draws_replicates(n_replicates: int, noise_sd) -> bool:
+    """Whether noise replicates are drawn: only with a noise SD to draw them from. A noise SD
+    of zero would make every replicate the noise-free curve, i.e. a zero-width interval."""
+    if noise_sd is None or not n_replicates:
+        return False
+    sd = np.asarray(noise_sd, dtype=float)
+    if not np.all(np.isfinite(sd)) or np.any(sd < 0):
+        raise IsoflopError(f"noise_sd must be finite and non-negative, got {noise_sd!r}")
+    if not np.any(sd > 0):
+        raise IsoflopError("noise_sd = 0 makes every noise replicate identical (a zero-width interval "
+                           "that would look like certainty); give the seed-to-seed noise SD of the "
+                           "losses, or noise_sd=None for no replicates and no interval")
+    return True
 
 
 def find_optimum(x, loss, flops: float, *, method: str = "akima", n_replicates: int = 1000,
-                 noise_sd=0.0, rng=None, grid_multiplier: int = 25,
+                 noise_sd=None, rng=DEFAULT_SEED, grid_multiplier: int = 25,
                  min_std_factor: float = 0.33) -> IsoflopOptimum:
     """Locate the loss minimum over log x for one budget (Porian et al. 2024, app. C).
 
     x, loss: model sizes (or token counts) and their losses at this budget, one per
     size (at least 3). The curve (Akima spline or quadratic of log loss on log x) is
     evaluated on ``grid_multiplier * (K - 1)`` log-uniform points between the smallest
-    and largest x; an argmin at either end is not an optimum. ``n_replicates`` times,
-    Gaussian noise of SD ``noise_sd`` (scalar or one per point, in loss units) is added
-    to the losses and the argmin recomputed, all replicates in one vectorised spline.
-    x* is the median of the interior replicate argmins; the SD of their logs is floored
-    at ``min_std_factor`` times the mean log-gap between sizes and inflated by
-    replicates / interior replicates. ``n_replicates=0`` gives the noise-free argmin
-    with no uncertainty (log_std = nan, so the budget cannot be weighted).
+    and largest x; an argmin at either end is not an optimum. When ``noise_sd`` is given
+    (scalar or one per point, in loss units), ``n_replicates`` times Gaussian noise of that
+    SD is added to the losses and the argmin recomputed, all replicates in one vectorised
+    spline, drawn from ``rng`` (seeded by default). x* is the median of the interior
+    replicate argmins; the SD of their logs is floored at ``min_std_factor`` times the mean
+    log-gap between sizes and inflated by replicates / interior replicates. Without
+    ``noise_sd`` (or with ``n_replicates=0``) the result is the noise-free argmin with no
+    uncertainty (log_std = nan, so the budget cannot be weighted).
     """
     if method not in METHODS:
         raise IsoflopError(f"unknown optimum method {method!r}; valid: {', '.join(METHODS)}")
@@ -138,7 +161,7 @@ def find_optimum(x, loss, flops: float, *, method: str = "akima", n_replicates: 
     interior = 0 < i0 < n_grid - 1
     x0, l0 = float(grid[i0]), float(np.exp(curve[i0]))
 
-    if n_replicates == 0:
+    if not _draws_replicates(n_replicates, noise_sd):
         return IsoflopOptimum(float(flops), method, x, loss, grid, np.exp(curve), x0, l0, interior,
                               0, 0, np.empty(0), np.empty(0), x0, l0, np.nan, np.nan)
 
@@ -170,7 +193,11 @@ def find_optimum(x, loss, flops: float, *, method: str = "akima", n_replicates: 
 
 @dataclass(frozen=True)
 class PowerLawFit:
-    """log x* = log k + a log C, weighted least squares, with a replicate interval."""
+    """log x* = log k + a log C, (weighted) least squares, with a replicate interval.
+
+    ``interval`` is None when no interval was computed, and ``no_interval_reason`` then
+    says why (e.g. no noise replicates were drawn).
+    """
 
     exponent: float
     coefficient: float
@@ -183,6 +210,7 @@ class PowerLawFit:
     replicate_exponents: np.ndarray
     replicate_flops: np.ndarray   # budgets in the replicate fits
     dropped: tuple = ()           # budgets left out of the point fit, with the reason
+    no_interval_reason: str | None = None
 
     def predict(self, C):
         return self.coefficient * np.asarray(C, dtype=float) ** self.exponent
@@ -207,7 +235,8 @@ class PowerLawFit:
             "points_dropped": list(self.dropped),
             "input_ranges": {"C": [float(self.flops.min()), float(self.flops.max())]},
             "interval": list(self.interval) if self.interval else None, "level": self.level,
-            "warnings": [],
+            "no_interval_reason": self.no_interval_reason,
+            "warnings": [f"no interval: {self.no_interval_reason}"] if self.interval is None else [],
         }
 
     def replicate_summary(self, seed=None) -> "ReplicateSummary":
@@ -232,7 +261,7 @@ class ReplicateSummary:
                 "n_resamples": int(f.replicate_exponents.size), "n_failed": 0,
                 "level": f.level, "seed": self.seed,
                 "intervals": {"a": list(f.interval)} if f.interval else {},
-                "warnings": []}
+                "warnings": [f"no interval: {f.no_interval_reason}"] if f.interval is None else []}
 
 
 def weighted_line(logc: np.ndarray, logy: np.ndarray, w: np.ndarray):
@@ -284,10 +313,16 @@ def fit_power_law(optima, *, weighted: bool = True, level: float = 0.95,
         tail = 50.0 * (1.0 - level)
         lo, hi = np.percentile(rep_a, [tail, 100.0 - tail])
         interval = (float(lo), float(hi))
+    if interval is not None:
+        why = None
+    elif not any(o.n_replicates for o in optima):
+        why = "no noise replicates were drawn (give noise_sd, the seed-to-seed noise of the losses)"
+    else:
+        why = f"only {len(reps)} budget(s) have valid noise replicates; an interval needs 2"
     dropped = tuple({"flops": float(o.flops), "reason": _unusable_reason(o)} for o in optima if not o.usable)
     return PowerLawFit(float(a), float(np.exp(b)), interval, level, weighted,
                        np.exp(logc), np.exp(logx), std, rep_a,
-                       np.array([o.flops for o in reps]), dropped)
+                       np.array([o.flops for o in reps]), dropped, why)
 
 
 def _unusable_reason(o) -> str:
@@ -298,19 +333,25 @@ def _unusable_reason(o) -> str:
     return "no finite spread of the replicate optima"
 
 
-def analyse_isoflops(budgets, *, method: str = "akima", n_replicates: int = 1000, noise_sd=0.0,
-                     rng=None, weighted: bool = True, level: float = 0.95, **finder) -> tuple[list, PowerLawFit]:
+def analyse_isoflops(budgets, *, method: str = "akima", n_replicates: int = 1000, noise_sd=None,
+                     rng=DEFAULT_SEED, weighted: bool | None = None, level: float = 0.95,
+                     **finder) -> tuple[list, PowerLawFit]:
     """Optimum per budget and the power law through them, in one call.
 
     ``budgets`` is an iterable of ``(flops, x, loss)``; budgets with fewer than three
-    sizes are skipped (as in Porian et al.). The rng is consumed budget by budget in
-    the order given.
+    sizes are skipped (as in Porian et al.). With ``noise_sd`` (the seed-to-seed noise of
+    the losses) Porian et al.'s noise replicates give the weights and the interval, the
+    rng (seeded by default) consumed budget by budget in the order given. Without it, a
+    plain call, the optima are the noise-free argmins, the fit is unweighted and the
+    interval is None with the reason in ``no_interval_reason``. ``weighted`` defaults to
+    whether replicates were drawn (weights come from them).
     """
-    rng = _rng(rng) if n_replicates else None
-    optima = [find_optimum(x, loss, c, method=method, n_replicates=n_replicates,
+    draws = _draws_replicates(n_replicates, noise_sd)
+    rng = _rng(rng) if draws else None
+    optima = [find_optimum(x, loss, c, method=method, n_replicates=n_replicates if draws else 0,
                            noise_sd=noise_sd, rng=rng, **finder)
               for c, x, loss in budgets if np.size(x) >= 3]
-    return optima, fit_power_law(optima, weighted=weighted, level=level)
+    return optima, fit_power_law(optima, weighted=draws if weighted is None else weighted, level=level)
 
 
 def quadratic_vertex(x, loss) -> tuple[float, bool]:
