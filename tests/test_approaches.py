@@ -323,3 +323,22 @@ def test_all_three_share_one_result_type_and_compare_side_by_side():
     matplotlib.use("Agg")
     ax = ap.plot_allocation(fits)
     assert len(ax.get_lines()) == 3 and len(ax.get_legend().get_texts()) == 3
+
+
+def test_akima_with_noise_sd_uses_porian_noise_replicates():
+    rng = np.random.default_rng(5)
+    runs = isoflop_sweep(CHINCHILLA, sizes=12, half_width=np.log(5))
+    runs["loss"] *= np.exp(rng.normal(0, 0.002, len(runs)))
+    r = ap.approach2(runs, method="akima", noise_sd=0.006, n_resamples=200)
+    assert r.method["interval"].startswith("noise replicates")
+    lo, hi = r.a_interval
+    assert lo < true_a(CHINCHILLA) < hi
+    plain = ap.approach2(runs, method="akima", noise_sd=0.006, n_resamples=0)
+    assert plain.a_interval is None and "no bootstrap" in plain.no_interval_reason
+
+
+def test_checkpoints_of_one_run_must_share_its_size():
+    runs = checkpoint_runs(CHINCHILLA, per_decade=2, checkpoints=5)
+    runs.loc[runs["run"] == "run1", "N"] *= np.linspace(1, 2, 5)
+    with pytest.raises(ApproachError, match=r"'N' changes within run\(s\) \['run1'\]"):
+        ap.approach1(runs)

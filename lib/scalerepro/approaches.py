@@ -126,7 +126,8 @@ class AllocationFit:
         def fmt(v, iv):
             return f"{v:.3f}" + (f" ({iv[0]:.3f}, {iv[1]:.3f})" if iv is not None else " (no interval)")
         return (f"{self.name}: a = {fmt(self.a, self.a_interval)}, b = {fmt(self.b, self.b_interval)}"
-                f"{f', {self.level:.0%} bootstrap interval' if self.a_interval is not None else ''}")
+                + (f"; {self.level:.0%} interval from {self.method['interval']}" if self.a_interval is not None
+                   else f"; {self.no_interval_reason}"))
 
 
 def _percentiles(values: np.ndarray, level: float):
@@ -256,6 +257,10 @@ def _envelope_design(runs: pd.DataFrame, n_grid: int, bins_per_decade: float) ->
         # Hoffmann's envelope: each run's loss curve interpolated (linearly in log C, log
         # loss) at log-spaced FLOP values; at each, the lowest curve wins.
         curves = [(r, g.sort_values("C")) for r, g in runs.groupby(labels, sort=False) if len(g) >= 2]
+        varying = [r for r, g in curves if g["N"].nunique() > 1]
+        if varying:
+            raise ApproachError(f"column 'N' changes within run(s) {varying[:5]}: the checkpoints of one run "
+                                "share its model size; check the run column")
         single = int((sizes < 2).sum())
         if single:
             notes.append(Diagnostic("dropped_points", "info",
@@ -271,7 +276,7 @@ def _envelope_design(runs: pd.DataFrame, n_grid: int, bins_per_decade: float) ->
             inside = (grid >= lc[0]) & (grid <= lc[-1])
             loss[inside, j] = np.exp(np.interp(grid[inside], lc, np.log(g["loss"].to_numpy())))
             log_d[:, j] = np.interp(grid, lc, np.log(g["D"].to_numpy()))
-            log_n[j] = np.log(g["N"].to_numpy()).mean()
+            log_n[j] = np.log(g["N"].iloc[0])
         return _Envelope("curves", loss, log_n, log_d, np.repeat(grid[:, None], len(curves), axis=1),
                          np.array([r for r, _ in curves])), notes
     # Final losses only: the lowest-loss run in each log-spaced compute bin.
@@ -368,8 +373,8 @@ def approach1(runs: pd.DataFrame, *, n_grid: int = ENVELOPE_GRID, bins_per_decad
                            f"lowest-loss run per compute bin ({bins_per_decade:g} bins per decade of C)"),
               "edge_rule": "a winner is used only if smaller and larger runs compete at its compute",
               "fit": "least squares of log N and of log D on log C over the envelope points",
-              "interval": (f"bootstrap over whole runs, {n_resamples} resamples, seed {seed}, percentile "
-                           f"{level:.0%}" if n_resamples else "none")}
+              "interval": (f"bootstrap over whole runs, {n_resamples} resamples, seed {seed}, percentiles"
+                           if n_resamples else "none")}
     return _result(1, method, (a, b, icpt_n, icpt_d), draws, level=level, seed=seed,
                    n_resamples=n_resamples, points=points, diagnostics=diagnostics)
 
@@ -442,8 +447,7 @@ def _budget_table(runs: pd.DataFrame) -> tuple[list, list]:
             notes.append(Diagnostic("duplicate_nd", "info",
                                     f"budget {c:.3g}: {len(g)} runs at {len(best)} model sizes; the lowest loss "
                                     "per size is used (the best of its sweep)", (f"budget {c:.3g}",)))
-        out.append((float(c), np.log(best["N"].to_numpy()), np.log(best["D"].to_numpy()),
-                    best["loss"].to_numpy(), best.get("run", pd.Series(index=best.index, dtype=object)).to_numpy()))
+        out.append((float(c), np.log(best["N"].to_numpy()), np.log(best["D"].to_numpy()), best["loss"].to_numpy()))
     return out, notes
 
 
@@ -537,7 +541,7 @@ def approach2(runs: pd.DataFrame, *, budgets=None, method: str = "parabola", los
     runs = prepare_runs(runs, need=("N", "loss", "budget"))
     table, notes = _budget_table(runs)
     diagnostics += notes
-    if method == "akima" and noise_sd is not None:
+    if method == "akima" and noise_sd is not None and n_resamples:
         return _approach2_replicates(runs, table, diagnostics, noise_sd=noise_sd, n_resamples=n_resamples,
                                      seed=seed, level=level, min_sizes=min_sizes)
 
@@ -546,7 +550,7 @@ def approach2(runs: pd.DataFrame, *, budgets=None, method: str = "parabola", los
 
     # Point fit: every point once.
     rows = []
-    for c, log_n, log_d, loss, run in table:
+    for c, log_n, log_d, loss in table:
         ones = np.ones((1, log_n.size))
         if method == "parabola" and log_n.size >= 3:
             vn, ln, _ = _vertices(log_n, transform(loss), ones)
@@ -577,7 +581,7 @@ def approach2(runs: pd.DataFrame, *, budgets=None, method: str = "parabola", los
         rng = np.random.default_rng(seed)
         vn_all = np.full((n_resamples, len(table)), np.nan)
         vd_all = np.full((n_resamples, len(table)), np.nan)
-        for j, (c, log_n, log_d, loss, _) in enumerate(tqdm(table, desc="approach 2 bootstrap", disable=not progress)):
+        for j, (c, log_n, log_d, loss) in enumerate(tqdm(table, desc="approach 2 bootstrap", disable=not progress)):
             k = log_n.size
             if k < 3:
                 continue
@@ -602,7 +606,7 @@ def approach2(runs: pd.DataFrame, *, budgets=None, method: str = "parabola", los
                      "edge_rule": "a budget is used only if its minimum lies inside its sampled sizes",
                      "fit": "least squares of log N_opt and of log D_opt on log C over the budgets",
                      "interval": (f"bootstrap of the IsoFLOP points within each budget, {n_resamples} resamples, "
-                                  f"seed {seed}, percentile {level:.0%}" if n_resamples else "none")}
+                                  f"seed {seed}, percentiles" if n_resamples else "none")}
     return _result(2, method_record, (a, b, icpt_n, icpt_d), draws, level=level, seed=seed,
                    n_resamples=n_resamples, points=points, diagnostics=diagnostics)
 
@@ -616,7 +620,7 @@ def _approach2_replicates(runs, table, diagnostics, *, noise_sd, n_resamples, se
     frame = frame.loc[frame.groupby(["flops", "n"])["loss"].idxmin()]
     opt_n, opt_t, fit_n, fit_d = porian.refit(frame, noise_sd=noise_sd, rng=np.random.default_rng(seed),
                                               n_replicates=n_resamples, level=level)
-    for c, log_n, _, loss, _ in table:
+    for c, log_n, _, loss in table:
         o = next((o for o in opt_n if o.flops == c), None)
         vertex = np.log(o.x_star) if o is not None and o.usable else np.nan
         diagnostics += _budget_diagnostics(c, log_n, loss, vertex, min_sizes)
@@ -626,7 +630,7 @@ def _approach2_replicates(runs, table, diagnostics, *, noise_sd, n_resamples, se
                             "loss": by_c[c][0].loss_star if c in by_c else np.nan, "n_sizes": int(log_n.size),
                             "N_min": float(np.exp(log_n.min())), "N_max": float(np.exp(log_n.max())),
                             "used": c in by_c and by_c[c][0].usable and by_c[c][1].usable}
-                           for c, log_n, _, _, _ in table])
+                           for c, log_n, _, _ in table])
     r = min(fit_n.replicate_exponents.size, fit_d.replicate_exponents.size)
     draws = None
     if r >= 2:
@@ -681,7 +685,7 @@ def from_law_fit(result, boot=None, runs: pd.DataFrame | None = None, *, level: 
               "fit": f"{result.objective.describe()['text']}; {result.optimizer['name']}, {result.n_starts} starts",
               "allocation": "a = beta/(alpha+beta), b = alpha/(alpha+beta) under C = 6ND",
               "interval": (f"bootstrap ({boot.resampling}), {boot.n_resamples} resamples, seed {boot.seed}, "
-                           f"percentile {level:.0%}" if boot is not None and boot.n_resamples else "none")}
+                           "percentiles" if boot is not None and boot.n_resamples else "none")}
     return _result(3, method, tuple(float(point[k]) for k in ("a", "b", "log_kn", "log_kd")), draws,
                    level=level, seed=boot.seed if boot is not None else None,
                    n_resamples=boot.n_resamples if boot is not None else 0, points=points,
