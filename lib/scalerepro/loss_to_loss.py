@@ -4,8 +4,14 @@ Brandfonbrener et al. 2024 relate two losses by y = K (x - E_x)^kappa + E_y, whe
 shifts E_x, E_y are the irreducible losses of x and y. Once the shifts are known, the
 law is a straight line in log(x - E_x), log(y - E_y), so kappa and K come from ordinary
 least squares in closed form (and so do thousands of bootstrap resamples at once, as
-one matrix product). When E_y is not known (a target with only a handful of runs), it is
-fitted too, by bounded nonlinear least squares with E_y in [0, min y].
+one matrix product). Three fits cover the cases met in practice:
+
+- ``ShiftedPowerLaw.fit_ols``: both shifts known (stage-1 irreducible losses).
+- ``ShiftedPowerLaw.fit_nonlinear``: E_x known, E_y fitted by bounded least squares, as
+  the authors' "general train-to-test" and test-to-test maps do (``fit_pair`` builds
+  such a map between two datasets' runs).
+- ``ShiftedPowerLaw.fit_grid_profile``: neither shift known and only a handful of points,
+  e.g. a loss against compute (``flops_to_loss``).
 
 The functions here are generic: a "sweep" is any table with one row per training run, a
 column naming the training dataset, columns to pair runs on (e.g. N and D) and loss
@@ -29,7 +35,10 @@ class LossToLossError(ValueError):
 
 @dataclass(frozen=True)
 class ShiftedPowerLaw:
-    """y = K (x - E_x)^kappa + E_y, with how it was fitted."""
+    """y = K (x - E_x)^kappa + E_y, with how it was fitted.
+
+    E_x is the shift of x, whatever x is: an irreducible loss, or a compute offset when x
+    is training compute (``flops_to_loss``)."""
 
     K: float
     kappa: float
@@ -37,7 +46,7 @@ class ShiftedPowerLaw:
     E_y: float
     r2: float = float("nan")      # R^2 of y (raw space) on the fitted points
     n: int = 0                    # number of points fitted
-    method: str = ""              # "ols" (shifts fixed) or "nonlinear" (E_y free)
+    method: str = ""              # "ols" (shifts fixed), "nonlinear" (E_y free), "grid_profile"
     extra: dict = field(default_factory=dict, compare=False)
 
     def predict(self, x) -> np.ndarray:
@@ -58,43 +67,90 @@ class ShiftedPowerLaw:
         return law._with_r2(x, y)
 
     @classmethod
-    def fit_nonlinear(cls, x, y, E_x: float, E_y_start: float | None = None,
+    def fit_nonlinear(cls, x, y, E_x: float, E_y_start: float = 0.0,
                       E_y_bounds: tuple[float, float] | None = None) -> "ShiftedPowerLaw":
-        """kappa, K and E_y by nonlinear least squares on y (raw space), E_x fixed.
+        """kappa, K and E_y by bounded least squares on y (linear space), E_x fixed.
 
-        E_y is bounded to [0, min y) by default: below zero a loss shift is meaningless,
-        and at or above the smallest observed y the power term would have to be negative.
-        The fit is parameterized as (log K, kappa, E_y) so K stays positive; it starts
-        from the OLS fit at ``E_y_start`` (default: half of min y).
+        Use it when E_x is known (a stage-1 irreducible loss) but E_y is not, e.g. a target
+        dataset with too few runs for its own scaling law. This is the fit of the authors'
+        translation experiment: ``scipy.optimize.curve_fit`` (trust-region reflective) from
+        (kappa, K, E_y) = (1, 1, E_y_start), scipy's default tolerances, with kappa >= 0 and
+        K >= 0 (both losses fall together) and E_y in ``E_y_bounds`` (default [0, min y]:
+        below zero a loss shift is meaningless, above min y the power term would have to be
+        negative). The record says whether E_y ended on a bound: there the shift is not
+        identified by the data, only by the bound.
         """
         x, y = _check_xy(x, y, E_x, None, min_points=3)
         lo, hi = E_y_bounds if E_y_bounds is not None else (0.0, float(y.min()))
         hi = min(hi, float(y.min()))
         if not lo < hi:
             raise LossToLossError(f"E_y bounds [{lo}, {hi}] are empty (min y = {y.min():.6g})")
-        # Keep E_y strictly below min y so that log(y - E_y) stays finite at the start.
-        ceiling = hi - 1e-9 * max(1.0, abs(hi))
-        e0 = 0.5 * (lo + hi) if E_y_start is None else float(np.clip(E_y_start, lo, ceiling))
-        kappa0, logK0 = ols_loglog(x, y, E_x, min(e0, ceiling))
-        lx = np.log(x - E_x)
+        start = [1.0, 1.0, float(np.clip(E_y_start, lo, hi))]
 
-        def residuals(p):
-            return np.exp(p[0] + p[1] * lx) + p[2] - y
+        def law(xs, kappa, K, E_y):
+            return K * np.power(np.maximum(xs - E_x, 0.0), kappa) + E_y
 
-        def jacobian(p):
-            t = np.exp(p[0] + p[1] * lx)
-            return np.stack([t, t * lx, np.ones_like(t)], axis=1)
-
-        res = scipy.optimize.least_squares(
-            residuals, [logK0[0], kappa0[0], min(e0, ceiling)], jac=jacobian,
-            bounds=([-np.inf, -np.inf, lo], [np.inf, np.inf, hi]), method="trf",
-            x_scale="jac", xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=10000)
-        logK, kappa, E_y = map(float, res.x)
+        try:
+            params, _, info, message, status = scipy.optimize.curve_fit(
+                law, x, y, p0=start, bounds=([0.0, 0.0, lo], [np.inf, np.inf, hi]), method="trf",
+                maxfev=500_000, full_output=True)
+            converged = status > 0
+        except RuntimeError as err:   # curve_fit raises when least squares did not succeed
+            raise LossToLossError(f"bounded least squares did not converge: {err}") from None
+        kappa, K, E_y = map(float, params)
         at_bound = bool(np.isclose(E_y, lo, atol=1e-9) or np.isclose(E_y, hi, atol=1e-9))
-        law = cls(float(np.exp(logK)), kappa, float(E_x), E_y, method="nonlinear",
-                  extra={"converged": bool(res.success), "E_y_at_bound": at_bound,
-                         "E_y_bounds": [lo, hi]})
-        return law._with_r2(x, y)
+        fitted = cls(K, kappa, float(E_x), E_y, method="nonlinear",
+                     extra={"converged": bool(converged), "E_y_at_bound": at_bound,
+                            "E_y_bounds": [lo, hi], "optimizer": "scipy curve_fit (trf), default tolerances",
+                            "start": start, "n_evaluations": int(info["nfev"]), "message": str(message)})
+        return fitted._with_r2(x, y)
+
+    @classmethod
+    def fit_grid_profile(cls, x, y, n_grid: int = 100) -> "ShiftedPowerLaw":
+        """All four of y = K (x - x0)^kappa + E_y fitted: a grid over the two shifts, OLS inside.
+
+        Use it when neither shift is known and there are only a handful of points, e.g. a
+        loss against training compute on 6-8 runs (Brandfonbrener et al.'s FLOPs-to-loss):
+        a nonlinear solver on four parameters and so few points depends on where it starts,
+        while this search is deterministic and cannot land outside its grid. x0 takes
+        ``n_grid`` values ``linspace(0, min x)`` and E_y ``n_grid`` values ``linspace(0, min
+        y)``; at each pair, kappa and log K are the OLS slope and intercept of log(y - E_y)
+        on log(x - x0), and the pair kept is the one with the lowest mean squared error of y
+        in linear space (ties: the first, x0 varying slowest). A pair with a shift equal to
+        the smallest value puts log(0) in the fit and is skipped. So the shifts are only
+        resolved to one grid step (min x / (n_grid - 1), min y / (n_grid - 1)), and the
+        result is the best grid point, not the continuous least-squares optimum; both are
+        part of the published method, and the record keeps the grid and whether a shift
+        ended on its edge. Needs x > 0 and y > 0 (the grid starts at 0).
+        """
+        x, y = _check_xy(x, y, -np.inf, None, min_points=3)
+        if n_grid < 2:
+            raise LossToLossError(f"n_grid must be at least 2, got {n_grid}")
+        if x.min() <= 0 or y.min() <= 0:
+            raise LossToLossError(f"the grid profile needs x > 0 and y > 0 (its shift grids start at 0); "
+                                  f"min x = {x.min():.6g}, min y = {y.min():.6g}")
+        if np.ptp(x) == 0:
+            raise LossToLossError("all x are equal: no slope to fit")
+        x_shifts, y_shifts = np.linspace(0.0, x.min(), n_grid), np.linspace(0.0, y.min(), n_grid)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            u = np.log(x[None, :] - x_shifts[:, None])          # (n_grid, n): one row per x0
+            v = np.log(y[None, :] - y_shifts[:, None])          # (n_grid, n): one row per E_y
+            du, dv = u - u.mean(axis=1, keepdims=True), v - v.mean(axis=1, keepdims=True)
+            kappa = (du @ dv.T) / np.sum(du * du, axis=1)[:, None]       # (x0, E_y)
+            log_K = v.mean(axis=1)[None, :] - kappa * u.mean(axis=1)[:, None]
+            pred = np.exp(log_K[..., None] + kappa[..., None] * u[:, None, :]) + y_shifts[None, :, None]
+            mse = np.mean((pred - y) ** 2, axis=2)
+        mse = np.where(np.isfinite(mse), mse, np.inf)
+        if not np.isfinite(mse).any():
+            raise LossToLossError("no grid point gives a finite fit")
+        i, j = np.unravel_index(np.argmin(mse), mse.shape)   # argmin: first minimum, row-major
+        fitted = cls(float(np.exp(log_K[i, j])), float(kappa[i, j]), float(x_shifts[i]), float(y_shifts[j]),
+                     method="grid_profile",
+                     extra={"n_grid": n_grid, "x_shift_grid": [0.0, float(x.min())],
+                            "E_y_grid": [0.0, float(y.min())], "mse": float(mse[i, j]),
+                            "x_shift_at_edge": bool(i in (0, n_grid - 1)),
+                            "E_y_at_edge": bool(j in (0, n_grid - 1))})
+        return fitted._with_r2(x, y)
 
     def _with_r2(self, x, y) -> "ShiftedPowerLaw":
         resid = y - self.predict(x)
@@ -215,18 +271,63 @@ def _shift(shifts: Shifts | None, dataset, loss, required: bool = True) -> float
                               f"loss {loss!r}") from None
 
 
+def fit_pair(df: pd.DataFrame, dataset_col: str, pair_on, dataset_0, dataset_1, x_loss: str,
+             y_loss: str | None = None, *, E_x: float, E_y: float | None = None) -> ShiftedPowerLaw:
+    """One shifted power law from the runs of ``dataset_0`` to those of ``dataset_1``.
+
+    x is ``x_loss`` of each dataset_0 run, y is ``y_loss`` (default: the same column) of
+    the dataset_1 run with the same ``pair_on`` values (``pair_runs``); runs missing either
+    loss are dropped. E_x is fixed; with ``E_y`` given, kappa and K come from OLS
+    (``ShiftedPowerLaw.fit_ols``), without it E_y is fitted too
+    (``ShiftedPowerLaw.fit_nonlinear``). The latter is the authors' map for extrapolating a
+    target dataset from a source: "general train-to-test" (x_loss the source's train loss,
+    y_loss a test loss of the target's run) and test-to-test (x_loss == y_loss, a test
+    loss); both go through here, only the columns and E_x differ.
+    """
+    y_loss = x_loss if y_loss is None else y_loss
+    cols = [x_loss] if x_loss == y_loss else [x_loss, y_loss]
+    joined = pair_runs(df, dataset_col, pair_on, dataset_0, dataset_1, cols)
+    x = joined[f"{x_loss}_0"].to_numpy(float)
+    y = joined[f"{y_loss}_1"].to_numpy(float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    try:
+        if E_y is None:
+            law = ShiftedPowerLaw.fit_nonlinear(x[keep], y[keep], E_x)
+        else:
+            law = ShiftedPowerLaw.fit_ols(x[keep], y[keep], E_x, E_y)
+    except LossToLossError as err:
+        raise LossToLossError(f"pair ({dataset_0!r} -> {dataset_1!r}), {x_loss} -> {y_loss}: {err}") from None
+    return ShiftedPowerLaw(law.K, law.kappa, law.E_x, law.E_y, law.r2, law.n, law.method,
+                           {**law.extra, "n_dropped_missing": int((~keep).sum())})
+
+
+def flops_to_loss(compute, loss, n_grid: int = 100) -> ShiftedPowerLaw:
+    """Brandfonbrener et al.'s FLOPs-to-loss map, fitted on one dataset's runs.
+
+    loss = K (C - C0)^kappa + E with all four parameters free (kappa comes out negative),
+    by ``ShiftedPowerLaw.fit_grid_profile`` on a 100 x 100 grid over (C0, E): the baseline
+    that needs no other dataset. compute: each run's training compute (in their sweep the
+    nominal IsoFLOP budget, ``iso_flop``). Runs without a loss are dropped. The law's E_x
+    is the compute shift C0; ``predict(C)`` extrapolates.
+    """
+    compute, loss = np.asarray(compute, float).ravel(), np.asarray(loss, float).ravel()
+    if compute.shape != loss.shape:
+        raise LossToLossError(f"compute and loss must have the same length, got {compute.size} and {loss.size}")
+    keep = np.isfinite(loss)
+    return ShiftedPowerLaw.fit_grid_profile(compute[keep], loss[keep], n_grid=n_grid)
+
+
 def fit_pairs(df: pd.DataFrame, dataset_col: str, pair_on, x_loss: str, y_loss: str | None = None,
               shifts: Shifts | None = None, pairs=None, method: str = "ols") -> pd.DataFrame:
-    """Fit y = K (x - E_x)^kappa + E_y for every pair of training datasets.
+    """Fit y = K (x - E_x)^kappa + E_y for every pair of training datasets (``fit_pair``).
 
     x is ``x_loss`` of the run trained on dataset_0, y is ``y_loss`` (default: the same
     column) of the run trained on dataset_1 with the same ``pair_on`` values; with
     dataset_0 == dataset_1 both losses come from one run. shifts: ``{(dataset, loss):
     E}`` or a function ``(dataset, loss) -> E`` giving each loss's irreducible term, so
     E_x = shifts[(dataset_0, x_loss)] and E_y = shifts[(dataset_1, y_loss)]. method:
-    ``"ols"`` (both shifts fixed) or ``"nonlinear"`` (E_y fitted, starting from the given
-    shift if there is one). pairs: list of (dataset_0, dataset_1); default all ordered
-    pairs of distinct datasets.
+    ``"ols"`` (both shifts fixed) or ``"nonlinear"`` (E_y fitted; y shifts not needed).
+    pairs: list of (dataset_0, dataset_1); default all ordered pairs of distinct datasets.
 
     Returns one row per pair: dataset_0, dataset_1, kappa, K, E_x, E_y, r2, n_pairs.
     """
@@ -238,24 +339,15 @@ def fit_pairs(df: pd.DataFrame, dataset_col: str, pair_on, x_loss: str, y_loss: 
         pairs = list(itertools.permutations(datasets, 2))
     rows = []
     for d0, d1 in pairs:
-        cols = [x_loss] if x_loss == y_loss else [x_loss, y_loss]
-        joined = pair_runs(df, dataset_col, pair_on, d0, d1, cols)
-        x = joined[f"{x_loss}_0"].to_numpy(float)
-        y = joined[f"{y_loss}_1"].to_numpy(float)
-        keep = np.isfinite(x) & np.isfinite(y)
         E_x = _shift(shifts, d0, x_loss)
         if E_x is None:
             raise LossToLossError("fit_pairs needs shifts for x (E_x is never fitted)")
-        E_y = _shift(shifts, d1, y_loss, required=(method == "ols"))
-        try:
-            if method == "ols":
-                if E_y is None:
-                    raise LossToLossError("method='ols' needs shifts for y too")
-                law = ShiftedPowerLaw.fit_ols(x[keep], y[keep], E_x, E_y)
-            else:
-                law = ShiftedPowerLaw.fit_nonlinear(x[keep], y[keep], E_x, E_y_start=E_y)
-        except LossToLossError as err:
-            raise LossToLossError(f"pair ({d0!r} -> {d1!r}), {x_loss} -> {y_loss}: {err}") from None
+        E_y = None
+        if method == "ols":
+            E_y = _shift(shifts, d1, y_loss)
+            if E_y is None:
+                raise LossToLossError("method='ols' needs shifts for y too")
+        law = fit_pair(df, dataset_col, pair_on, d0, d1, x_loss, y_loss, E_x=E_x, E_y=E_y)
         rows.append({"dataset_0": d0, "dataset_1": d1, "kappa": law.kappa, "K": law.K,
                      "E_x": law.E_x, "E_y": law.E_y, "r2": law.r2, "n_pairs": law.n})
     return pd.DataFrame(rows, columns=["dataset_0", "dataset_1", "kappa", "K", "E_x", "E_y", "r2", "n_pairs"])
