@@ -45,7 +45,7 @@ def test_nonlinear_recovers_E_y():
 
 def test_nonlinear_with_noise_is_close_and_respects_bounds():
     x, y = synthetic_pairs(200, noise=0.002, seed=1)
-    law = ShiftedPowerLaw.fit_nonlinear(x, y, TRUTH["E_x"], E_y_start=0.3)
+    law = ShiftedPowerLaw.fit_nonlinear(x, y, TRUTH["E_x"], start=(0.8, 2.0, 0.3))
     assert law.E_y == pytest.approx(TRUTH["E_y"], abs=0.1)
     assert law.kappa == pytest.approx(TRUTH["kappa"], abs=0.05)
     assert 0.0 <= law.E_y <= y.min()
@@ -75,6 +75,17 @@ def test_nonlinear_keeps_kappa_and_K_non_negative():
     y = 5.0 - 0.5 * (x - 1.0) ** 0.7
     law = ShiftedPowerLaw.fit_nonlinear(x, y, 1.0)
     assert law.kappa >= 0 and law.K >= 0 and 0 <= law.E_y <= y.min()
+
+
+def test_nonlinear_with_negative_kappa_for_loss_against_compute():
+    """A loss falling with compute: kappa bounded above by 0, started from OLS at E_y = 0,
+    recovers the law (the unshifted FLOPs-to-loss fit)."""
+    C = np.geomspace(2e17, 4.84e19, 8)
+    y = 3e4 * C ** -0.25 + 2.1
+    ols = ShiftedPowerLaw.fit_ols(C, y, 0.0, 0.0)
+    law = ShiftedPowerLaw.fit_nonlinear(C, y, 0.0, start=(ols.kappa, ols.K, 0.0), kappa_bounds=(-np.inf, 0.0))
+    assert law.kappa == pytest.approx(-0.25, rel=1e-4) and law.E_y == pytest.approx(2.1, rel=1e-4)
+    assert law.predict(1e21) == pytest.approx(3e4 * 1e21 ** -0.25 + 2.1, rel=1e-6)
 
 
 def test_shift_above_data_is_an_error():

@@ -67,32 +67,35 @@ class ShiftedPowerLaw:
         return law._with_r2(x, y)
 
     @classmethod
-    def fit_nonlinear(cls, x, y, E_x: float, E_y_start: float = 0.0,
+    def fit_nonlinear(cls, x, y, E_x: float, start=None, kappa_bounds=(0.0, np.inf),
                       E_y_bounds: tuple[float, float] | None = None) -> "ShiftedPowerLaw":
         """kappa, K and E_y by bounded least squares on y (linear space), E_x fixed.
 
         Use it when E_x is known (a stage-1 irreducible loss) but E_y is not, e.g. a target
         dataset with too few runs for its own scaling law. This is the fit of the authors'
         translation experiment: ``scipy.optimize.curve_fit`` (trust-region reflective) from
-        (kappa, K, E_y) = (1, 1, E_y_start), scipy's default tolerances, with kappa >= 0 and
-        K >= 0 (both losses fall together) and E_y in ``E_y_bounds`` (default [0, min y]:
-        below zero a loss shift is meaningless, above min y the power term would have to be
-        negative). The record says whether E_y ended on a bound: there the shift is not
-        identified by the data, only by the bound.
+        ``start`` = (kappa, K, E_y), default (1, 1, 0), with scipy's default tolerances,
+        K >= 0, kappa in ``kappa_bounds`` (default >= 0: two losses fall together; pass
+        (-inf, 0) for a loss against compute, with a start near the answer, e.g. from
+        ``fit_ols``) and E_y in ``E_y_bounds`` (default [0, min y]: below zero a loss shift
+        is meaningless, above min y the power term would have to be negative). The record
+        says whether E_y ended on a bound: there the shift is set by the bound, not the data.
         """
         x, y = _check_xy(x, y, E_x, None, min_points=3)
         lo, hi = E_y_bounds if E_y_bounds is not None else (0.0, float(y.min()))
         hi = min(hi, float(y.min()))
         if not lo < hi:
             raise LossToLossError(f"E_y bounds [{lo}, {hi}] are empty (min y = {y.min():.6g})")
-        start = [1.0, 1.0, float(np.clip(E_y_start, lo, hi))]
+        k_lo, k_hi = map(float, kappa_bounds)
+        kappa0, K0, E_y0 = (1.0, 1.0, 0.0) if start is None else map(float, start)
+        start = [float(np.clip(kappa0, k_lo, k_hi)), max(K0, 0.0), float(np.clip(E_y0, lo, hi))]
 
         def law(xs, kappa, K, E_y):
             return K * np.power(np.maximum(xs - E_x, 0.0), kappa) + E_y
 
         try:
             params, _, info, message, status = scipy.optimize.curve_fit(
-                law, x, y, p0=start, bounds=([0.0, 0.0, lo], [np.inf, np.inf, hi]), method="trf",
+                law, x, y, p0=start, bounds=([k_lo, 0.0, lo], [k_hi, np.inf, hi]), method="trf",
                 maxfev=500_000, full_output=True)
             converged = status > 0
         except RuntimeError as err:   # curve_fit raises when least squares did not succeed
@@ -101,7 +104,8 @@ class ShiftedPowerLaw:
         at_bound = bool(np.isclose(E_y, lo, atol=1e-9) or np.isclose(E_y, hi, atol=1e-9))
         fitted = cls(K, kappa, float(E_x), E_y, method="nonlinear",
                      extra={"converged": bool(converged), "E_y_at_bound": at_bound,
-                            "E_y_bounds": [lo, hi], "optimizer": "scipy curve_fit (trf), default tolerances",
+                            "E_y_bounds": [lo, hi], "kappa_bounds": [k_lo, k_hi],
+                            "optimizer": "scipy curve_fit (trf), default tolerances",
                             "start": start, "n_evaluations": int(info["nfev"]), "message": str(message)})
         return fitted._with_r2(x, y)
 
