@@ -341,3 +341,15 @@ def test_fit_pair_drops_runs_missing_a_loss_and_says_which_pair_failed():
     assert law.extra["n_dropped_missing"] > 0 and law.n == 29 - law.extra["n_dropped_missing"]
     with pytest.raises(LossToLossError, match=r"pair \('a' -> 'b'\), train -> task: E_x"):
         fit_pair(df, "run", ["N", "D"], "a", "b", "train", "task", E_x=10.0)
+
+
+def test_grid_profile_in_blocks_equals_one_block(monkeypatch):
+    """Many points are processed a few x0 rows at a time; the answer does not change."""
+    import scalerepro.loss_to_loss as ltl
+
+    x, y, _ = compute_law(0.3 * COMPUTE.min(), -0.3, 1.8)
+    y = y * np.exp(0.01 * np.random.default_rng(3).standard_normal(y.size))
+    whole = ShiftedPowerLaw.fit_grid_profile(x, y, n_grid=50)
+    monkeypatch.setattr(ltl, "_GRID_BLOCK_ELEMENTS", 3 * 50 * x.size)   # 3 rows per block, last one short
+    blocked = ShiftedPowerLaw.fit_grid_profile(x, y, n_grid=50)
+    assert (blocked.E_x, blocked.E_y, blocked.kappa, blocked.K) == (whole.E_x, whole.E_y, whole.kappa, whole.K)

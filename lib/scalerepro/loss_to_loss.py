@@ -29,6 +29,9 @@ import pandas as pd
 import scipy.optimize
 
 
+_GRID_BLOCK_ELEMENTS = 4_000_000   # residuals held at once by fit_grid_profile (32 MB)
+
+
 class LossToLossError(ValueError):
     """Input that cannot be fitted as asked (shifts above the data, too few points, ...)."""
 
@@ -142,8 +145,12 @@ class ShiftedPowerLaw:
             du, dv = u - u.mean(axis=1, keepdims=True), v - v.mean(axis=1, keepdims=True)
             kappa = (du @ dv.T) / np.sum(du * du, axis=1)[:, None]       # (x0, E_y)
             log_K = v.mean(axis=1)[None, :] - kappa * u.mean(axis=1)[:, None]
-            pred = np.exp(log_K[..., None] + kappa[..., None] * u[:, None, :]) + y_shifts[None, :, None]
-            mse = np.mean((pred - y) ** 2, axis=2)
+            # Residuals of every (x0, E_y, point) at once, in blocks of x0 rows to bound memory.
+            block = max(1, _GRID_BLOCK_ELEMENTS // (n_grid * x.size))
+            mse = np.concatenate([
+                np.mean((np.exp(log_K[r:r + block, :, None] + kappa[r:r + block, :, None] * u[r:r + block, None, :])
+                         + y_shifts[None, :, None] - y) ** 2, axis=2)
+                for r in range(0, n_grid, block)])
         mse = np.where(np.isfinite(mse), mse, np.inf)
         if not np.isfinite(mse).any():
             raise LossToLossError("no grid point gives a finite fit")
