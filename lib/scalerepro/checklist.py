@@ -173,6 +173,11 @@ def _points(rec):
                       for d in dropped)
     if reasons:
         text += " (" + "; ".join(f"{n} x {why}" if n > 1 else why for why, n in reasons.items()) + ")"
+    selection = rec.get("selection")  # a fit of a user's runs records how its points were chosen
+    if isinstance(selection, dict):
+        text += (f"; several runs per (N, D): {selection.get('per_nd') or 'none in the data'}, "
+                 f"checkpoints: {selection.get('checkpoints')}, highest losses dropped: "
+                 f"{selection.get('drop_highest_loss', 0)}")
     return text
 
 
@@ -205,6 +210,9 @@ def _optimizer(run):
     failed = [f"{name} ({rec.get('message') or 'no message'})" for name, rec in fits if not rec["converged"]]
     if len(fits) == 1:
         parts.append("best start " + (f"DID NOT CONVERGE: {failed[0]}" if failed else "converged"))
+        outcome = fits[0][1].get("outcome") or ""
+        if outcome.startswith("not identified"):
+            parts.append(f"outcome {outcome.upper()} (see the diagnostics)")
     elif fits:
         parts.append(f"{len(fits) - len(failed)} of {len(fits)} fits converged"
                      + (f"; DID NOT CONVERGE: {', '.join(failed)}" if failed else ""))

@@ -157,17 +157,49 @@ def cmd_data_verify(args) -> int:
     return 0
 
 
+FIT_DESCRIPTION = """\
+Fit a scaling law to your own runs with the careful protocol (full start grid, Huber on log
+loss, bootstrap over runs, hold-out on the largest runs), check the design and whether the
+data determine the parameters, and write results.json and report.html.
+
+The CSV has one row per run or per checkpoint. Roles and the columns they are read from:
+  N     model size in parameters (raw count)
+  D     training tokens (raw count)   or   C  training FLOPs (D = C / 6N)
+  loss  loss in nats per token
+  run   optional: run id shared by a run's checkpoints (a column run_id or run is used as is)
+  step  optional: training step, orders a run's checkpoints
+Columns named N, D, C, loss are used as they are; map others with --columns, e.g.
+  --columns N=params,D=tokens,loss=val_loss,run=run_name
+Any other column (learning rate, seed, ...) is kept and reported when runs at the same
+(N, D) differ in it.
+
+Findings are printed as diagnostics (error, warning, info) and recorded in results.json.
+"""
+
+
 def add_fit(sub):
-    p = sub.add_parser("fit", help="fit a scaling law to your own runs (CSV) with the careful protocol")
-    p.add_argument("csv", metavar="RUNS.csv", help="one row per run or checkpoint: N, D (or C), loss[, run_id]")
+    p = sub.add_parser("fit", help="fit a scaling law to your own runs (CSV) with the careful protocol",
+                       description=FIT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("csv", metavar="RUNS.csv", help="one row per run or checkpoint: N, D (or C), loss[, run, step]")
     p.add_argument("--form", default="chinchilla", help="law form: chinchilla, chinchilla_tied, kaplan_nd, power_law (L = E + A C^-alpha), ...")
     p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
-                   help="map roles N, D, C, loss, run to the file's column names, e.g. N=params,D=tokens")
+                   help="map roles N, D, C, loss, run, step to the file's columns, e.g. N=params,D=tokens,loss=val_loss")
+    p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None,
+                   help="several runs at one (N, D) (LR sweep, seeds, reruns): keep the lowest-loss run (best), "
+                        "average them (mean), or keep all rows and resample (N, D) groups in the bootstrap (all)")
+    p.add_argument("--checkpoints", choices=("final", "all"), default="all",
+                   help="rows of one run: every checkpoint (all; the bootstrap resamples whole runs; default) or "
+                        "only each run's last row (final)")
+    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
+                   help="drop the K highest losses before fitting (the Chinchilla protocol drops 5); recorded")
     p.add_argument("--holdout", default=None, metavar="largest-compute:K",
-                   help="validate on the K largest-compute runs (held out of the fit)")
+                   help="validate on the K largest-compute runs (held out of the fit; runs tied at the boundary "
+                        "go out together)")
     p.add_argument("--out", default="fit_out", help="output directory for results.json and report.html")
     p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 1 when any diagnostic has severity error (outputs are still written)")
     p.set_defaults(func=cmd_fit)
 
 
@@ -180,27 +212,72 @@ def _interval_text(interval) -> str:
     return "[{:.4g}, {:.4g}]".format(*interval)
 
 
+def _diagnostics_text(diagnostics: list[dict], width: int = 100) -> str:
+    """Diagnostics as an indented block, errors first, each wrapped to ``width``."""
+    import textwrap
+    from collections import Counter
+
+    counts = Counter(d["severity"] for d in diagnostics)
+    head = "diagnostics: " + ", ".join(f"{counts[s]} {s}{'s' if counts[s] != 1 and s != 'info' else ''}"
+                                       for s in ("error", "warning", "info") if counts[s])
+    lines = [head]
+    for d in diagnostics:
+        label = d["severity"].upper() if d["severity"] == "error" else d["severity"]
+        lines.append(textwrap.fill(f"{label} [{d['code']}] {d['message']}", width=width,
+                                   initial_indent="  ", subsequent_indent="      ", break_on_hyphens=False))
+    return "\n".join(lines)
+
+
 def cmd_fit(args) -> int:
     from . import userfit
 
     try:
         columns, holdout = userfit.parse_columns(args.columns), userfit.parse_holdout(args.holdout)
         userfit.laws.get_law(args.form)
+        userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     results = userfit.run(args.csv, args.out, form=args.form, columns=columns, holdout=holdout,
-                          n_bootstrap=args.n_bootstrap, seed=args.seed)
-    fit = results["fit"]
-    print(_table([{"parameter": k, "estimate": f"{v:.6g}", "95% interval": _interval_text((fit["intervals"] or {}).get(k))}
-                  for k, v in fit["params"].items()], ["parameter", "estimate", "95% interval"]), flush=True)
+                          n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
+                          checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss)
+    fit, main = results["fit"], results["fits"]["main"]
+    selection = main.get("selection") or {}
+    held = selection.get("rows_held_out") or 0
+    print(f"{selection.get('rows_read', main['points_used'])} rows read, {main['points_used']} enter the fit"
+          + (f", {held} held out" if held else "")
+          + (f", {len(main['points_dropped']) - held} left out (see dropped_points)"
+             if len(main["points_dropped"]) > held else "")
+          + f"; bootstrap resamples {selection.get('bootstrap_resamples', 'points')}")
+    unidentified = set((results.get("identifiability") or {}).get("unidentified") or [])
+    rows = []
+    for k, v in fit["params"].items():
+        estimate = f"{v:.6g}" + ("  (not identified)" if k in unidentified else "")
+        interval = ("not identified" if k in unidentified and fit["intervals"]
+                    else _interval_text((fit["intervals"] or {}).get(k)))
+        rows.append({"parameter": k, "estimate": estimate, "95% interval": interval})
+    print(_table(rows, ["parameter", "estimate", "95% interval"]), flush=True)
+    outcome = fit["outcome"]
+    if outcome == "converged":
+        outcome += "; the identifiability checks found no problem"
+    elif outcome.startswith("not identified"):
+        outcome = f"NOT IDENTIFIED ({outcome.partition(': ')[2]}): the data do not determine these parameters"
+    print(f"outcome: {outcome}")
     if results.get("holdout"):
         h = results["holdout"]
-        print(f"hold-out ({h['rows']} rows of the {h['k']} largest-compute runs): mean absolute relative "
-              f"error {h['mean_abs_rel_error']:.2%}, max {h['max_abs_rel_error']:.2%}")
+        runs = f"the {h['k']} largest-compute runs" if h["runs"] == h["k"] else \
+            f"{h['runs']} largest-compute runs (asked for {h['k']}; tied runs go out together)"
+        print(f"hold-out ({h['rows']} rows of {runs}): mean absolute relative error "
+              f"{h['mean_abs_rel_error']:.2%}, max {h['max_abs_rel_error']:.2%}")
+    if results.get("diagnostics"):
+        print(_diagnostics_text(results["diagnostics"]))
     # the same warnings as the report's warning box: a terminal user must see them too
     for message in results.get("warnings", []):
         print(f"warning: {message}", file=sys.stderr, flush=True)
     print(f"wrote {args.out}/results.json and {args.out}/report.html")
+    errors = [d for d in results.get("diagnostics", []) if d["severity"] == "error"]
+    if args.strict and errors:
+        print(f"scalerepro: --strict: {len(errors)} diagnostic(s) of severity error", file=sys.stderr)
+        return 1
     return 0
 
 

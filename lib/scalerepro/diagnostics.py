@@ -28,6 +28,9 @@ SEVERITIES = ("info", "warning", "error")
 CODES = {
     "duplicate_nd": "several rows share one (N, D) design point (hyperparameter sweep, reruns, seeds)",
     "dropped_points": "points left out of the fit, each with its reason",
+    "checkpoints": "how runs' intermediate checkpoints enter the fit (all of them, or each run's final row)",
+    "hyperparameter_edge": "the best run of a hyperparameter sweep used the smallest or largest value swept, "
+                           "so the sweep may not bracket the optimum",
     "design_points": "too few distinct design points for the number of free parameters",
     "collinear_design": "log N and log D move together (D/N nearly constant): the N and D terms "
                         "cannot be separated",
@@ -45,6 +48,8 @@ CODES = {
     "not_converged": "the optimizer stopped without meeting its stopping rule",
     "no_interval": "no uncertainty interval was computed",
     "bootstrap_failures": "bootstrap resamples that could not be refitted, left out of the interval",
+    "few_resampling_units": "the bootstrap resamples so few runs or groups that its intervals understate "
+                            "the uncertainty",
 }
 
 

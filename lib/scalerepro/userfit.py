@@ -4,20 +4,33 @@ A researcher brings a CSV of runs (one row per run or per checkpoint; parameters
 FLOPs, loss and optionally a run id). The pipeline is the one the replications use, so a
 user's fit is made and reported the same way:
 
-1. read and validate the CSV (:func:`scalerepro.validate.read_runs_csv`: every problem named
-   by line and column, unit slips warned about) before anything is fitted;
-2. hold out the K largest-compute runs (all their checkpoints) for validation;
-3. fit the law from its full start grid, Huber (delta 1e-3) on log loss, summed;
-4. bootstrap: whole runs are resampled when rows share a run id (cluster bootstrap);
-5. score the held-out runs by absolute relative error of the predicted loss;
-6. compute-optimal allocation under C = 6ND when the form has N and D;
-7. results.json (as for a replication, with a ``fit`` section of ``form``, ``params``,
-   ``intervals``), the filled checklist, and report.html -- written only once everything
-   has been computed, each through a temporary file and a rename.
+1. read and validate the CSV and choose the points that enter the fit
+   (:mod:`scalerepro.runs_input`: every problem named by line and column; several runs per
+   (N, D), checkpoints and dropped outliers handled by explicit options, each dropped row
+   recorded with its reason);
+2. hold out the K largest-compute runs (all their checkpoints; runs tied at the boundary
+   go out together);
+3. check the design (:mod:`scalerepro.design_checks`): enough distinct points, N and D
+   varied independently, decades covered;
+4. fit the law from its full start grid, Huber (delta 1e-3) on log loss, summed;
+5. check identifiability (:mod:`scalerepro.identifiability`): non-physical values, flat
+   directions, the objective's profile along a flagged parameter;
+6. bootstrap, resampling whole runs or (N, D) groups when rows are not independent, and
+   leave each run out in turn to find influential runs;
+7. score the held-out runs by absolute relative error of the predicted loss;
+8. compute-optimal allocation under C = 6ND when the form has N and D, judged against the
+   fitted runs' range;
+9. results.json (as for a replication, with a ``fit`` section, ``diagnostics`` and
+   ``identifiability``), the filled checklist, and report.html -- written only once
+   everything has been computed, each through a temporary file and a rename.
+
+No numpy warning reaches the terminal: every finding is a diagnostic with a code, a
+severity and a message (see :mod:`scalerepro.diagnostics`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import warnings
@@ -27,115 +40,49 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import laws, optimal
+from . import design_checks, identifiability, laws, optimal, runs_input
 from .bootstrap import BootstrapResult, bootstrap
 from .data import sha256_file
+from .diagnostics import Diagnostic, sorted_by_severity
 from .fit import FitResult, FitWarning, fit
 from .results import Recorder, json_safe, write_json_atomic
 from .spec import Spec
-from .validate import InputError, read_runs_csv
+from .validate import InputError
 
-ROLES = {"N": "model size in parameters", "D": "training tokens", "C": "training FLOPs (6ND)",
-         "loss": "loss in nats per token", "run": "run id shared by a run's checkpoints"}
-RUN_ID_NAMES = ("run_id", "run")   # recognised without --columns
-HOLDOUT_KINDS = ("largest-compute",)
-
-
-def parse_columns(text: str | None) -> dict[str, str]:
-    """``"N=params,D=tokens,loss=val_loss,run=name"`` -> ``{"params": "N", ...}``
-    (column in the file -> role). Raises ValueError naming the bad entry."""
-    mapping: dict[str, str] = {}
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        role, sep, column = (s.strip() for s in item.partition("="))
-        if not sep or not role or not column:
-            raise ValueError(f"--columns expects ROLE=COLUMN pairs separated by commas, got {item!r}")
-        if role not in ROLES:
-            raise ValueError(f"--columns: unknown role {role!r}; valid roles: {', '.join(ROLES)}")
-        if role in mapping.values():
-            raise ValueError(f"--columns: role {role!r} is given twice")
-        mapping[column] = role
-    return mapping
-
-
-def parse_holdout(text: str | None) -> int:
-    """``"largest-compute:K"`` -> K (0 when not given)."""
-    if text is None or text.strip() in ("", "none", "0"):
-        return 0
-    kind, sep, k = text.partition(":")
-    if kind not in HOLDOUT_KINDS or not sep or not k.strip().isdigit():
-        raise ValueError(f"--holdout expects largest-compute:K with K a whole number, got {text!r}")
-    return int(k)
-
-
-def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None) -> pd.DataFrame:
-    """The validated table with columns named by role (N, D, C, loss, run).
-
-    D is derived as C / (6N) when the law needs D and the file gives FLOPs instead; C is
-    derived as 6ND when absent (it decides the hold-out). Raises :class:`InputError`.
-    """
-    path = Path(path)
-    columns = dict(columns or {})
-    try:
-        header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
-    except Exception:  # read_runs_csv below reports why the file cannot be read
-        header = []
-    present = {columns.get(c, c) for c in header}
-    if "run" not in present:
-        found = next((c for c in RUN_ID_NAMES if c in header and c not in columns), None)
-        if found:
-            columns[found] = "run"
-            present.add("run")
-    needed = list(law.inputs)
-    if "D" in needed and "D" not in present and "C" in present:
-        needed = [("C" if r == "D" else r) for r in needed]
-    if "C" in needed and "C" not in present and {"N", "D"} <= present:
-        needed = [r for r in needed if r != "C"] + ["N", "D"]  # C = 6ND, derived below
-    required = {r: ROLES.get(r, r) for r in needed}
-    required["loss"] = ROLES["loss"]
-    if "run" in present:
-        required["run"] = ROLES["run"]
-    key = [r for r in needed]
-    frame = read_runs_csv(path, columns, required=required, text=("run",) if "run" in present else (),
-                          unique=key, run_id="run")
-    if "D" in law.inputs and "D" not in needed:
-        frame["D"] = optimal.tokens_from_flops(frame["C"], frame["N"])
-    if "C" not in frame.columns and {"N", "D"} <= set(frame.columns):
-        frame["C"] = optimal.training_flops(frame["N"], frame["D"])
-    if "run" in frame.columns:
-        frame["run"] = frame["run"].astype(str)
-    frame.attrs["roles"] = {role: next((c for c, r in columns.items() if r == role), role)
-                            for role in ("N", "D", "C", "loss", "run") if role in frame.columns}
-    return frame
-
-
-def split_holdout(frame: pd.DataFrame, k: int):
-    """(train, held, dropped records): all rows of the ``k`` runs with the largest compute
-    (the largest C over a run's rows; each row is its own run without run ids)."""
-    if k <= 0:
-        return frame, frame.iloc[:0], []
-    runs = frame["run"] if "run" in frame.columns else pd.Series(frame.index.astype(str), index=frame.index)
-    per_run = frame["C"].groupby(runs).max().sort_values(ascending=False)
-    if k >= len(per_run):
-        raise InputError(frame.attrs.get("file", "<runs>"),
-                         [f"--holdout largest-compute:{k} would hold out all {len(per_run)} runs; "
-                          "keep some to fit"])
-    held_runs = set(per_run.index[:k])
-    mask = runs.isin(held_runs)
-    dropped = [{"index": int(i), "line": int(i) + 2, "reason": f"held out: one of the {k} largest-compute runs"}
-               for i in frame.index[mask]]
-    return frame[~mask], frame[mask], dropped
+# The CSV contract and the choice of points live in runs_input (shared with the other
+# analyses of a user's runs); re-exported here for the notebook and existing callers.
+ROLES, PER_ND, CHECKPOINTS = runs_input.ROLES, runs_input.PER_ND, runs_input.CHECKPOINTS
+parse_columns, parse_holdout, read_runs = runs_input.parse_columns, runs_input.parse_holdout, runs_input.read_runs
+#: A derived optimum more than this factor outside the fitted runs' range is a warning.
+FAR_OUTSIDE = 10.0
+#: Tokens per parameter outside this range is not a plausible language-model allocation.
+PLAUSIBLE_TOKENS_PER_PARAM = (1.0, 1e4)
+#: What the allocation N_opt(C), D_opt(C) depends on (not E).
+ALLOCATION_PARAMETERS = ("A", "B", "alpha", "beta")
+#: The allocation depends on an unidentified parameter when its exponent a moves by more
+#: than this along that parameter's flat profile.
+ALLOCATION_EXPONENT_MOVES = 0.01
 
 
 def _has_allocation(law: laws.Law) -> bool:
     return isinstance(law, laws.Chinchilla)
 
 
-def default_budgets(frame: pd.DataFrame) -> list[float]:
-    """The largest training compute in the data, and 10x and 100x beyond it."""
-    top = float(frame["C"].max())
+def default_budgets(train: pd.DataFrame) -> list[float]:
+    """The largest training compute among the fitted runs, and 10x and 100x beyond it."""
+    top = float(train["C"].max())
     return [top, 10 * top, 100 * top]
+
+
+@contextlib.contextmanager
+def _quiet_numpy():
+    """Overflow or an invalid power (e.g. a negative alpha + beta in the allocation) gives
+    inf or NaN, which the diagnostics then explain; numpy's own RuntimeWarnings would only
+    leak to the terminal as noise."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", FitWarning)  # kept in result.warnings and reported
+        yield
 
 
 @dataclass
@@ -145,87 +92,253 @@ class UserFit:
     path: Path
     sha256: str
     law: laws.Law
-    frame: pd.DataFrame
-    train: pd.DataFrame
-    held: pd.DataFrame
+    frame: pd.DataFrame              # every row read (validated), in file order
+    train: pd.DataFrame              # rows that entered the fit
+    held: pd.DataFrame               # rows held out for validation
     result: FitResult
     boot: BootstrapResult | None
     holdout: pd.DataFrame
     allocation: pd.DataFrame | None
     options: dict
     warnings: list[str] = field(default_factory=list)
+    prepared: runs_input.PreparedRuns | None = None
+    identifiability: identifiability.Identifiability | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        """'converged', 'not identified: B, beta', or the fit's own outcome."""
+        if self.identifiability is not None and self.identifiability.outcome == "not identified":
+            return "not identified: " + ", ".join(self.identifiability.unidentified)
+        return self.result.outcome
 
     def holdout_summary(self) -> dict | None:
         if self.holdout.empty:
             return None
         err = self.holdout["abs_rel_error"]
+        runs = self.prepared.options.get("holdout") or {} if self.prepared else {}
         return {"kind": "largest-compute", "k": self.options["holdout"], "rows": len(self.holdout),
+                "runs": int(runs.get("runs_held_out", self.options["holdout"])),
                 "mean_abs_rel_error": float(err.mean()), "max_abs_rel_error": float(err.max()),
                 "median_abs_rel_error": float(err.median())}
 
 
 def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = None, holdout: int = 0,
-             n_bootstrap: int = 1000, seed: int = 0, budgets=None, starts=None,
-             progress: bool = False) -> UserFit:
-    """Validate, fit, bootstrap, validate on held-out runs, and compute the allocation.
+             n_bootstrap: int = 1000, seed: int = 0, budgets=None, starts=None, progress: bool = False,
+             per_nd: str | None = None, checkpoints: str = "all", drop_highest_loss: int = 0) -> UserFit:
+    """Validate, choose points, check the design, fit, check identifiability, bootstrap,
+    validate on held-out runs, and compute the allocation.
 
     form: a name from :data:`scalerepro.laws.LAWS`. columns: file column -> role (see
-    :func:`parse_columns`). starts: optional start grid (default: the law's own grid).
+    :func:`parse_columns`). per_nd, checkpoints, drop_highest_loss: see
+    :mod:`scalerepro.runs_input`. starts: optional start grid (default: the law's own grid).
     """
     if n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
     path = Path(path)
     law = laws.get_law(form)
-    frame = read_runs(path, law, columns)
-    train, held, dropped = split_holdout(frame, holdout)
-    X = train[list(law.inputs)].to_numpy(float)
-    y = train["loss"].to_numpy(float)
-    if len(y) <= law.n_params:
-        raise InputError(str(path), [f"{len(y)} rows left to fit {law.n_params} parameters of {law.name}; "
-                                     "need more runs (or a smaller --holdout)"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FitWarning)  # kept in result.warnings and reported
-        result = fit(law, X, y, starts=starts, dropped=dropped)
-    groups = train["run"].to_numpy() if "run" in train.columns else None
+    with _quiet_numpy():
+        prepared = runs_input.prepare_runs(path, law, columns, per_nd=per_nd, checkpoints=checkpoints,
+                                           drop_highest_loss=drop_highest_loss)
+        prepared = runs_input.split_holdout(prepared, holdout)
+        train, held = prepared.frame, prepared.held
+        X = train[list(law.inputs)].to_numpy(float)
+        y = train["loss"].to_numpy(float)
+        if len(y) <= law.n_params:
+            raise InputError(str(path), [f"{len(y)} rows left to fit {law.n_params} parameters of {law.name}; "
+                                         "need more runs (or a smaller --holdout)"])
+        diagnostics = prepared.all_diagnostics() + design_checks.design_diagnostics(train, law)
+        result = fit(law, X, y, starts=starts, dropped=prepared.dropped)
+        ident = identifiability.check(result, X, y, starts=starts)
+        diagnostics += ident.diagnostics
+        budgets = [float(c) for c in (default_budgets(train) if budgets is None and "C" in train.columns
+                                      else budgets or [])]
+        derived = _derived(law, budgets)
+        boot = None
+        if n_bootstrap:
+            boot = bootstrap(result, X, y, n_resamples=n_bootstrap, seed=seed, groups=prepared.groups,
+                             derived=derived, progress=progress)
+            boot.resampling = prepared.resampling
+            diagnostics += _bootstrap_diagnostics(boot, prepared)
+            if ident.outcome == "identified":  # a quantity the data do not determine has no influence to measure
+                ident.influence, found = _influence(result, X, y, prepared, boot, law)
+                diagnostics += found
+        holdout_table = _holdout_table(result, law, held)
+        diagnostics += _holdout_extrapolation(train, held)
+        allocation = None
+        if _has_allocation(law) and budgets:
+            allocation, found = _allocation(result, boot, budgets, train, ident)
+            diagnostics += found
+    return UserFit(path=path, sha256=sha256_file(path), law=law, frame=prepared.source, train=train, held=held,
+                   result=result, boot=boot, holdout=holdout_table, allocation=allocation,
+                   options={"form": form, "columns": columns or {}, "holdout": holdout, "per_nd": per_nd,
+                            "checkpoints": checkpoints, "drop_highest_loss": int(drop_highest_loss),
+                            "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets},
+                   warnings=list(prepared.notes), prepared=prepared, identifiability=ident,
+                   diagnostics=sorted_by_severity(diagnostics))
+
+
+def _derived(law, budgets) -> dict:
+    """Derived quantities whose bootstrap distribution is wanted: the allocation exponent
+    and, per budget, N_opt and tokens per parameter."""
     derived = {}
-    if budgets is None and "C" in frame.columns:
-        budgets = default_budgets(frame)
-    budgets = [float(c) for c in budgets or []]
     if _has_allocation(law):
         derived["a"] = lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]
         for c in budgets:
             derived[f"N_opt@{c:.3g}"] = lambda p, c=c: optimal.compute_optimal(p, c)["N_opt"]
             derived[f"tokens_per_param@{c:.3g}"] = lambda p, c=c: optimal.compute_optimal(p, c)["tokens_per_param"]
-    boot = None
-    if n_bootstrap:
-        boot = bootstrap(result, X, y, n_resamples=n_bootstrap, seed=seed, groups=groups, derived=derived,
-                         progress=progress)
-    holdout_table = pd.DataFrame(columns=["line", "run", "N", "D", "C", "loss", "predicted", "abs_rel_error"])
-    if not held.empty:
-        pred = result.predict(held[list(law.inputs)].to_numpy(float))
-        holdout_table = pd.DataFrame({"line": held.index + 2, "run": held.get("run", pd.Series(index=held.index)),
-                                      **{c: held[c] for c in ("N", "D", "C") if c in held.columns},
-                                      "loss": held["loss"], "predicted": pred,
-                                      "abs_rel_error": np.abs(pred - held["loss"]) / held["loss"]})
-    allocation = None
-    if _has_allocation(law) and budgets:
-        rows = []
-        for c in budgets:
-            opt = optimal.compute_optimal(result.params, c)
-            row = {"C": c, "N_opt": float(opt["N_opt"]), "D_opt": float(opt["D_opt"]),
-                   "tokens_per_param": float(opt["tokens_per_param"]), "loss": float(opt["loss"]),
-                   "extrapolation": c > float(frame["C"].max()) * 1.0000001}
-            if boot is not None and len(boot.samples["a"]):
-                for q in ("N_opt", "tokens_per_param"):
-                    row[f"{q} 95% low"], row[f"{q} 95% high"] = boot.interval(f"{q}@{c:.3g}", 0.95)
-            rows.append(row)
-        allocation = pd.DataFrame(rows)
-    notes = list(frame.attrs.get("warnings", []))
-    return UserFit(path=path, sha256=sha256_file(path), law=law, frame=frame, train=train, held=held,
-                   result=result, boot=boot, holdout=holdout_table, allocation=allocation,
-                   options={"form": form, "columns": columns or {}, "holdout": holdout,
-                            "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets},
-                   warnings=notes)
+    return derived
+
+
+#: A bootstrap over fewer resampling units (runs, groups or points) than this cannot show
+#: the uncertainty: most resamples repeat the same few units.
+MIN_RESAMPLING_UNITS = 10
+
+
+def _bootstrap_diagnostics(boot: BootstrapResult, prepared) -> list[Diagnostic]:
+    out = []
+    if boot.n_resamples and boot.n_failed == boot.n_resamples:
+        out.append(Diagnostic("no_interval", "warning", f"all {boot.n_resamples} bootstrap refits failed: no intervals",
+                              ()))
+    units = len(prepared.frame) if prepared.groups is None else len(np.unique(prepared.groups))
+    if units < MIN_RESAMPLING_UNITS:
+        out.append(Diagnostic(
+            "few_resampling_units", "warning",
+            f"the bootstrap resamples only {units} "
+            f"{'points' if prepared.groups is None else prepared.unit.replace('whole ', '')}: "
+            "its intervals cannot show the uncertainty of the fit", ()))
+    return out
+
+
+def _influence(result, X, y, prepared, boot, law):
+    """Leave each run (bootstrap group) out in turn: does the allocation exponent (or, for
+    forms without one, each exponent) leave its bootstrap interval?"""
+    if _has_allocation(law):
+        quantities = {"a": lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]}
+    else:
+        quantities = {identifiability.natural_name(law, n): (lambda p, k=identifiability.natural_name(law, n): p[k])
+                      for n in law.param_names if n not in law.log_coefficients}
+    groups = prepared.groups
+    frame = prepared.frame
+    labels = {}
+    if groups is None:
+        labels = {i: f"line {line}" for i, line in enumerate(frame["line"])}
+    else:
+        runs = prepared.runs.to_numpy()
+        for g in np.unique(groups):
+            members = list(dict.fromkeys(runs[groups == g]))
+            labels[g] = ("run " if "run" in frame.columns else "") + ", ".join(map(str, members[:3])) + (
+                f" and {len(members) - 3} more" if len(members) > 3 else "")
+    records, found = {}, []
+    for name, fn in quantities.items():
+        values = boot.samples.get(name)
+        if values is None or not np.isfinite(values).any():
+            continue
+        interval = boot.interval(name) if name in boot.samples else None
+        if interval is None or not np.all(np.isfinite(interval)):
+            continue
+        records[name], diagnostics = identifiability.influence(result, X, y, groups, labels, fn, interval, name)
+        found += diagnostics
+    return records or None, found
+
+
+def _holdout_table(result, law, held) -> pd.DataFrame:
+    if held is None or held.empty:
+        return pd.DataFrame(columns=["line", "run", "N", "D", "C", "loss", "predicted", "abs_rel_error"])
+    pred = result.predict(held[list(law.inputs)].to_numpy(float))
+    return pd.DataFrame({"line": held["line"], "run": held.get("run", pd.Series(index=held.index, dtype=object)),
+                         **{c: held[c] for c in ("N", "D", "C") if c in held.columns},
+                         "loss": held["loss"], "predicted": pred,
+                         "abs_rel_error": np.abs(pred - held["loss"]) / held["loss"]})
+
+
+def _holdout_extrapolation(train, held) -> list[Diagnostic]:
+    if held is None or held.empty or "C" not in held.columns:
+        return []
+    factor = float(held["C"].max() / train["C"].max())
+    if factor <= 1:
+        return []
+    return [Diagnostic("extrapolation", "info",
+                       f"the held-out runs reach {factor:.3g}x the largest fitted compute "
+                       f"({held['C'].max():.3g} vs {train['C'].max():.3g} FLOPs): the hold-out error measures "
+                       "extrapolation", ("holdout",))]
+
+
+def _outside(value, lo, hi) -> float:
+    """How many times ``value`` lies beyond [lo, hi] (1 when inside)."""
+    if not np.isfinite(value) or value <= 0:
+        return float("inf")
+    return float(max(value / hi, lo / value, 1.0))
+
+
+def _allocation(result, boot, budgets, train, ident):
+    """The allocation table, judged against the fitted runs' range, and its diagnostics."""
+    rows, far, implausible = [], [], []
+    dependent = [p for p in ident.unidentified if p in ALLOCATION_PARAMETERS]
+    exponent = lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]  # noqa: E731
+    why = [f"{', '.join(dependent)}, which the data do not determine"] if dependent else []
+    for record in ident.profiles:  # e.g. E -> 0: the exponents move along E's flat profile
+        moved = identifiability.along_profile(record, exponent)
+        if moved and np.ptp(moved) > ALLOCATION_EXPONENT_MOVES and record["parameter"] not in dependent:
+            dependent.append(record["parameter"])
+            why.append(f"{record['parameter']}: along its profile, where the objective stays within "
+                       f"{identifiability.FLAT_PROFILE:.0%} of the best, a moves from {min(moved):.3g} to "
+                       f"{max(moved):.3g}")
+    c_max = float(train["C"].max())
+    n_range, d_range = (float(train["N"].min()), float(train["N"].max())), (float(train["D"].min()), float(train["D"].max()))
+    for c in budgets:
+        opt = optimal.compute_optimal(result.params, c)
+        n_opt, d_opt, tpp = float(opt["N_opt"]), float(opt["D_opt"]), float(opt["tokens_per_param"])
+        beyond = {"C": c / c_max, "N": _outside(n_opt, *n_range), "D": _outside(d_opt, *d_range)}
+        row = {"C": c, "N_opt": n_opt, "D_opt": d_opt, "tokens_per_param": tpp, "loss": float(opt["loss"]),
+               "extrapolation": bool(c > c_max * 1.0000001 or beyond["N"] > 1 or beyond["D"] > 1),
+               "beyond_fitted": {k: (round(v, 4) if np.isfinite(v) else None) for k, v in beyond.items()},
+               "identified": not dependent and all(np.isfinite([n_opt, d_opt]))}
+        if dependent:
+            row["note"] = f"not identified: depends on {', '.join(dependent)}, which the data do not determine"
+        elif not np.isfinite([n_opt, d_opt]).all():
+            row["note"] = "not computable from the fitted parameters (alpha + beta <= 0 or overflow)"
+        if boot is not None and len(boot.samples.get("a", ())):
+            for q in ("N_opt", "tokens_per_param"):
+                row[f"{q} 95% low"], row[f"{q} 95% high"] = boot.interval(f"{q}@{c:.3g}", 0.95)
+        rows.append(row)
+        worst = max(v for k, v in beyond.items() if k in ("N", "D"))
+        if worst > 1 or c > c_max * 1.0000001:
+            far.append((c, beyond, worst))
+        lo, hi = PLAUSIBLE_TOKENS_PER_PARAM
+        if np.isfinite(tpp) and not lo <= tpp <= hi:
+            implausible.append((c, tpp))
+    diagnostics = []
+    if dependent:
+        diagnostics.append(Diagnostic(
+            "not_identified", "error",
+            "the compute-optimal allocation (N_opt, D_opt, tokens per parameter, exponent a) is not "
+            f"identified: it depends on {'; and on '.join(why)}; its numbers are marked not identified",
+            ("allocation", *dependent)))
+    if far:
+        parts = []
+        for c, beyond, worst in far:
+            text = (f"at the largest fitted compute C = {c:.3g}" if abs(beyond["C"] - 1) < 1e-6 else
+                    f"C = {c:.3g} is {beyond['C']:.3g}x the largest fitted compute")
+            if worst > 1:
+                which = [f"{'N_opt' if k == 'N' else 'D_opt'} {v:.3g}x outside the fitted {k} range"
+                         for k, v in beyond.items() if k in ("N", "D") and v > 1]
+                text += " (" + ", ".join(which) + ")"
+            parts.append(text)
+        severity = "warning" if any(w > FAR_OUTSIDE for _, _, w in far) else "info"
+        diagnostics.append(Diagnostic(
+            "extrapolation", severity,
+            "the allocation extrapolates beyond the fitted runs: " + "; ".join(parts)
+            + (": read its intervals, not only the point" if severity == "warning" else ""),
+            tuple(f"C={c:.3g}" for c, _, _ in far)))
+    if implausible:
+        diagnostics.append(Diagnostic(
+            "implausible_parameter", "warning",
+            "implausible allocation: " + "; ".join(f"{tpp:.3g} tokens per parameter at C = {c:.3g}"
+                                                   for c, tpp in implausible)
+            + f" (outside {PLAUSIBLE_TOKENS_PER_PARAM[0]:g} to {PLAUSIBLE_TOKENS_PER_PARAM[1]:g}); "
+              "check the identifiability of alpha and beta", tuple(f"C={c:.3g}" for c, _ in implausible)))
+    return pd.DataFrame(rows), diagnostics
 
 
 def _spec(uf: UserFit) -> Spec:
@@ -237,7 +350,13 @@ def _spec(uf: UserFit) -> Spec:
 
 
 def build_results(uf: UserFit) -> dict:
-    """results.json content: the Recorder's layout plus status, hold-out, allocation, checklist."""
+    """results.json content: the Recorder's layout plus status, diagnostics,
+    identifiability, hold-out, allocation and checklist."""
+    with _quiet_numpy():  # standard errors of samples holding a limit (0, inf) are NaN, quietly
+        return _build_results(uf)
+
+
+def _build_results(uf: UserFit) -> dict:
     rec = Recorder("fit", out_dir=".", parameters=json_safe(uf.options), spec=_spec(uf))
     rec.add_dataset({"dataset": "user", "file": str(uf.path.resolve()), "sha256": uf.sha256})
     rec.add_fit("main", uf.result, bootstrap=uf.boot, main=True)
@@ -246,6 +365,13 @@ def build_results(uf: UserFit) -> dict:
     results = rec.results()
     results["replication"] = None
     results["status"] = "ok"
+    results["diagnostics"] = [d.to_dict() for d in uf.diagnostics]
+    results["identifiability"] = uf.identifiability.to_dict() if uf.identifiability else None
+    main = results["fits"]["main"]
+    main["outcome"] = uf.outcome
+    if uf.prepared is not None:
+        main["selection"] = uf.prepared.selection_record()
+    results["fit"]["outcome"] = uf.outcome
     results["fit"]["form"] = uf.law.name
     results["fit"]["equation"] = uf.law.equation
     results["fit"]["intervals"] = {k: v for k, v in (results["fit"]["intervals"] or {}).items()
@@ -256,13 +382,21 @@ def build_results(uf: UserFit) -> dict:
     results["data"][0]["runs"] = int(n_runs)
     summary = uf.holdout_summary()
     results["holdout"] = {**summary, "points": uf.holdout.to_dict(orient="records")} if summary else None
-    results["compute_optimal"] = (None if uf.allocation is None else
-                                  {"flops": "C = 6ND", "budgets": uf.allocation.to_dict(orient="records"),
-                                   "a": float(optimal.allocation_exponents(uf.result.params["alpha"],
-                                                                           uf.result.params["beta"])[0]),
-                                   "a_interval": (uf.boot.intervals().get("a") if uf.boot else None)})
+    if uf.allocation is not None:
+        identified = bool(uf.allocation["identified"].all())
+        results["compute_optimal"] = {
+            "flops": "C = 6ND", "budgets": uf.allocation.to_dict(orient="records"),
+            "a": float(optimal.allocation_exponents(uf.result.params["alpha"], uf.result.params["beta"])[0]),
+            "a_interval": (uf.boot.intervals().get("a") if uf.boot else None),
+            "identified": identified,
+            "fitted_range": {k: [float(uf.train[k].min()), float(uf.train[k].max())] for k in ("N", "D", "C")}}
+        if not identified:
+            results["compute_optimal"]["note"] = next((n for n in uf.allocation.get("note", []) if isinstance(n, str)), "")
+    else:
+        results["compute_optimal"] = None
     if summary:
-        results["declared"] = {"validation": (f"hold-out of the {summary['k']} largest-compute runs "
+        ties = "" if summary["runs"] == summary["k"] else f", widened to {summary['runs']} runs tied at the boundary"
+        results["declared"] = {"validation": (f"hold-out of the {summary['k']} largest-compute runs{ties} "
                                               f"({summary['rows']} rows): mean absolute relative error "
                                               f"{summary['mean_abs_rel_error']:.2%}, max {summary['max_abs_rel_error']:.2%}")}
     tables = {"holdout": uf.holdout} if summary else {}

@@ -1,0 +1,125 @@
+"""Synthetic sweeps shaped like real ones, drawn from a known Chinchilla-form law.
+
+Real sweeps are not the clean one-row-per-run tables a fit wants: a learning-rate sweep has
+several runs per (N, D), runs log checkpoints, a "ladder" keeps tokens per parameter fixed,
+an IsoFLOP design has many runs tied at the largest compute, and a small study has a
+handful of points for five parameters. Each builder here makes one of these shapes with a
+known answer (:data:`TRUTH`), named columns as a real export would have them, and
+deterministic noise, so tests of ``scalerepro fit`` (and of anything that reads runs the
+same way) can check that the right thing happens and that each diagnostic fires where it
+should. ``write(frame, path)`` saves one as the CSV a user would bring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from conftest import law_runs
+from scalerepro import laws
+
+TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
+CHINCHILLA = laws.Chinchilla()
+
+
+def law_loss(N, D, truth=TRUTH):
+    """The noiseless loss of the known law at (N, D)."""
+    N, D = np.broadcast_arrays(np.asarray(N, float), np.asarray(D, float))
+    return CHINCHILLA.predict(CHINCHILLA.from_natural(**truth), np.c_[N.ravel(), D.ravel()]).reshape(N.shape)
+
+
+def write(frame: pd.DataFrame, path) -> str:
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+LR_GRID = (3e-4, 1e-3, 3e-3)
+
+
+def best_lr(N):
+    """The loss-minimizing learning rate falls with model size (3e-3 at 2e7 parameters)."""
+    return 3e-3 * (np.asarray(N, float) / 2e7) ** -0.3
+
+
+def lr_sweep(seed: int = 0, sizes: int = 16, tokens_per_param=(5, 10, 20, 40, 80), noise: float = 0.004):
+    """A learning-rate sweep: every (N, D) trained at the 3 learning rates of ``LR_GRID``.
+
+    The learning rate's effect is U-shaped in log LR around :func:`best_lr` (a factor
+    1 + 0.08 log10(lr / best)^2 on the loss), so the best of the three is close to the law
+    and the others lie above it. 16 sizes x 5 token budgets = 80 (N, D) points, 240 runs;
+    rows are ordered by learning rate, as a sweep launched one LR at a time would be, so a
+    point's three runs are far apart in the file. Columns: run_name, params, tokens,
+    learning_rate, eval_loss.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for lr in LR_GRID:
+        for N in np.geomspace(2e7, 2e9, sizes):
+            for tpp in tokens_per_param:
+                D = tpp * N
+                penalty = 1 + 0.08 * np.log10(lr / best_lr(N)) ** 2
+                loss = float(law_loss(N, D)) * penalty * np.exp(noise * rng.standard_normal())
+                rows.append({"run_name": f"n{N:.3g}-tpp{tpp}-lr{lr:g}", "params": float(f"{N:.4g}"),
+                             "tokens": float(f"{tpp * float(f'{N:.4g}'):.6g}"), "learning_rate": lr,
+                             "eval_loss": round(loss, 5)})
+    return pd.DataFrame(rows)
+
+
+def checkpoint_runs(seed: int = 0, sizes=(2e7, 6e7, 2e8, 6e8, 2e9), tokens_per_param=(10, 20, 40, 80),
+                    checkpoints: int = 10, run_noise: float = 0.005, row_noise: float = 0.002):
+    """20 runs (5 sizes x 4 token budgets), each logging ``checkpoints`` evenly spaced rows.
+
+    A checkpoint before the end of a decaying schedule sits above the law (the learning
+    rate has not annealed yet): its loss carries a factor 1 + 0.03 (1 - fraction done).
+    Noise has a per-run part shared by the run's rows and a per-row part. Checkpoints of
+    a long run coincide in (N, D) with the final row of a shorter run, as they do when
+    runs share a batch size. Columns: run, step, N, D, loss.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for N in sizes:
+        for tpp in tokens_per_param:
+            run = f"N{N:.0e}-tpp{tpp}"
+            effect = rng.normal(0, run_noise)
+            for k in range(1, checkpoints + 1):
+                done = k / checkpoints
+                D = done * tpp * N
+                loss = float(law_loss(N, D)) * (1 + 0.03 * (1 - done)) * np.exp(effect + rng.normal(0, row_noise))
+                rows.append({"run": run, "step": k * 1000, "N": N, "D": D, "loss": round(loss, 5)})
+    return pd.DataFrame(rows)
+
+
+def fixed_ratio_ladder(seed: int = 0, sizes=(1e8, 3e8, 1e9), tokens_per_param: float = 20, seeds: int = 3,
+                       noise: float = 0.003):
+    """A ladder: 3 sizes, each trained at D = 20 N, ``seeds`` seeds each. Only 3 distinct
+    (N, D) design points, all on one line of constant D/N: the N and D terms of the law
+    cannot be told apart. Columns: N, D, seed, loss."""
+    rng = np.random.default_rng(seed)
+    rows = [{"N": N, "D": tokens_per_param * N, "seed": s,
+             "loss": round(float(law_loss(N, tokens_per_param * N)) * np.exp(noise * rng.standard_normal()), 5)}
+            for N in sizes for s in range(seeds)]
+    return pd.DataFrame(rows)
+
+
+def isoflop_tied(seed: int = 0, budgets=(1e17, 3e17, 1e18, 3e18, 1e19), per_budget: int = 8,
+                 noise: float = 0.004):
+    """An IsoFLOP design: ``per_budget`` model sizes at each compute budget, D = C / (6N), so
+    8 runs are tied at the largest compute. Columns: N, D, flops, loss (flops exactly the
+    budget, as a sweep planned by budget records it)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for C in budgets:
+        centre = 0.1 * C ** 0.5
+        for N in centre * np.geomspace(1 / 8, 8, per_budget):
+            D = C / (6 * N)
+            rows.append({"N": N, "D": D, "flops": C,
+                         "loss": round(float(law_loss(N, D)) * np.exp(noise * rng.standard_normal()), 5)})
+    return pd.DataFrame(rows)
+
+
+def few_points(seed: int = 4, n: int = 9, noise: float = 0.02):
+    """``n`` runs (default 9) scattered over 1.5 decades of N and D, 2% noise: 9 points for 5
+    parameters. With the default seed the best fit has E -> 0 (the published failure).
+    Columns: N, D, loss."""
+    X, y = law_runs(CHINCHILLA, TRUTH, n, noise, seed, log10_N=(7, 8.5), log10_D=(8.5, 10))
+    return pd.DataFrame({"N": X[:, 0], "D": X[:, 1], "loss": y})
