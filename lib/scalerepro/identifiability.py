@@ -53,6 +53,7 @@ PROFILE_POINTS = 25
 #: a derived quantity that moves across them depends on the unidentified direction.
 FLAT_PROFILE = 1e-2
 PROFILE_MAX_ITER = 200
+PROFILE_VALLEY_STARTS = 6
 MAX_PROFILES = 3
 #: Components of a null direction (unit vector, scaled coordinates) at least this large
 #: name the parameters it involves.
@@ -256,7 +257,14 @@ def profile(result, X, y, parameter: str, values=None) -> dict:
     grid = _profile_grid(law, names[j], float(result.theta[j]), y) if values is None else np.asarray(values, float)
     X, y = np.asarray(X, float), np.asarray(y, float)
     rest = np.delete(np.asarray(result.theta, float), j)
-    previous, objective = rest, []
+    previous = rest
+    # Starts that reached the best objective elsewhere in a flat valley: at each value the
+    # few nearest in this parameter are tried too, so the profile follows the whole valley
+    # rather than only the basin around the reported best fit.
+    thetas = np.asarray(result.start_thetas, float)
+    values_at = np.asarray(result.start_objectives, float)
+    at_best = thetas[np.isfinite(values_at) & (values_at <= result.objective_value * (1 + SAME_OBJECTIVE) + 1e-14)
+                     & np.isfinite(thetas).all(axis=1)]
     # walk outwards from the best value in both directions, so each warm start is close
     centre = int(np.argmin(np.abs(grid - result.theta[j])))
     order = list(range(centre, len(grid))) + list(range(centre - 1, -1, -1))
@@ -266,7 +274,8 @@ def profile(result, X, y, parameter: str, values=None) -> dict:
             previous = rest
         fixed = _FixedParameter(law, j, grid[i])
         problem = Problem(fixed, X, y, result.objective)
-        starts = np.vstack([rest, previous])
+        nearest = at_best[np.argsort(np.abs(at_best[:, j] - grid[i]))[:PROFILE_VALLEY_STARTS]]
+        starts = np.vstack([rest, previous, np.delete(nearest, j, axis=1)])
         with np.errstate(all="ignore"):
             th, v, _, _ = newton_batch(problem, starts, max_iter=PROFILE_MAX_ITER, workers=1)
         k = int(np.argmin(np.where(np.isfinite(v), v, np.inf)))
@@ -322,13 +331,18 @@ def check(result, X, y, starts=None, profiles: bool = True) -> Identifiability:
             "choose between them", tuple(spread["material"])))
     directions = flat_directions(result)
     for direction in directions:
-        diagnostics.append(Diagnostic(
-            "not_identified", "error",
-            f"the objective is flat along {direction['combination']} (fitted coordinates; Hessian eigenvalue "
-            f"{direction['eigenvalue_ratio'] if direction['eigenvalue_ratio'] is not None else float('nan'):.1e} "
-            "of the largest): moving the parameters in these proportions leaves the fit unchanged, so "
-            f"{', '.join(direction['parameters'])} are not determined separately",
-            tuple(direction["parameters"])))
+        ratio = direction["eigenvalue_ratio"]
+        names = direction["parameters"]
+        if len(names) == 1:
+            text = (f"the objective does not depend on {direction['combination']} (Hessian eigenvalue "
+                    f"{ratio if ratio is not None else float('nan'):.1e} of the largest): {names[0]} is not "
+                    "determined by the data")
+        else:
+            text = (f"the objective is flat along {direction['combination']} (fitted coordinates; Hessian "
+                    f"eigenvalue {ratio if ratio is not None else float('nan'):.1e} of the largest): moving the "
+                    f"parameters in these proportions leaves the fit unchanged, so {', '.join(names)} are not "
+                    "determined separately")
+        diagnostics.append(Diagnostic("not_identified", "error", text, tuple(names)))
     errors = [d for d in diagnostics if d.severity == "error"]
     unidentified = list(dict.fromkeys(s for d in errors for s in d.subjects))
     flagged = list(dict.fromkeys(
