@@ -12,11 +12,18 @@ should. ``write(frame, path)`` saves one as the CSV a user would bring.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from conftest import law_runs
 from scalerepro import laws
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "examples"
+sys.path.insert(0, str(EXAMPLES))
+import make_lr_sweep  # noqa: E402
 
 TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 CHINCHILLA = laws.Chinchilla()
@@ -33,36 +40,13 @@ def write(frame: pd.DataFrame, path) -> str:
     return str(path)
 
 
-LR_GRID = (3e-4, 1e-3, 3e-3)
-
-
-def best_lr(N):
-    """The loss-minimizing learning rate falls with model size (3e-3 at 2e7 parameters)."""
-    return 3e-3 * (np.asarray(N, float) / 2e7) ** -0.3
-
-
-def lr_sweep(seed: int = 0, sizes: int = 16, tokens_per_param=(5, 10, 20, 40, 80), noise: float = 0.004):
-    """A learning-rate sweep: every (N, D) trained at the 3 learning rates of ``LR_GRID``.
-
-    The learning rate's effect is U-shaped in log LR around :func:`best_lr` (a factor
-    1 + 0.08 log10(lr / best)^2 on the loss), so the best of the three is close to the law
-    and the others lie above it. 16 sizes x 5 token budgets = 80 (N, D) points, 240 runs;
-    rows are ordered by learning rate, as a sweep launched one LR at a time would be, so a
-    point's three runs are far apart in the file. Columns: run_name, params, tokens,
-    learning_rate, eval_loss.
-    """
-    rng = np.random.default_rng(seed)
-    rows = []
-    for lr in LR_GRID:
-        for N in np.geomspace(2e7, 2e9, sizes):
-            for tpp in tokens_per_param:
-                D = tpp * N
-                penalty = 1 + 0.08 * np.log10(lr / best_lr(N)) ** 2
-                loss = float(law_loss(N, D)) * penalty * np.exp(noise * rng.standard_normal())
-                rows.append({"run_name": f"n{N:.3g}-tpp{tpp}-lr{lr:g}", "params": float(f"{N:.4g}"),
-                             "tokens": float(f"{tpp * float(f'{N:.4g}'):.6g}"), "learning_rate": lr,
-                             "eval_loss": round(loss, 5)})
-    return pd.DataFrame(rows)
+def lr_sweep(seed: int = 0):
+    """A learning-rate sweep: 80 (N, D) points, each trained at 3 learning rates (240 runs),
+    with a U-shaped learning-rate effect on the loss; rows ordered by learning rate, so a
+    point's three runs are far apart in the file. The generator of the README's example
+    ``data/examples/lr_sweep.csv`` (see its docstring). Columns: run_name, params, tokens,
+    learning_rate, eval_loss."""
+    return make_lr_sweep.make_runs(seed)
 
 
 def checkpoint_runs(seed: int = 0, sizes=(2e7, 6e7, 2e8, 6e8, 2e9), tokens_per_param=(10, 20, 40, 80),

@@ -265,3 +265,7 @@ def test_chinchilla_protocol_from_the_cli_has_no_error_and_reaches_the_optimum(t
     _, expected = drop_largest(runs, "loss", 5, "outlier")
     assert sorted(d["line"] for d in main["points_dropped"]) == sorted(r["index"] + 2 for r in expected)
     assert results["fit"]["outcome"] == "converged"
+
+
+def test_readme_lr_sweep_is_what_its_generator_makes():
+    assert sweeps.lr_sweep().equals(pd.read_csv(sweeps.EXAMPLES / "lr_sweep.csv"))
