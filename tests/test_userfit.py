@@ -152,3 +152,47 @@ def test_fit_warnings_reach_the_terminal(tmp_path, capsys):
     # comfort. The diagnostics say what is wrong, and no interval is printed for E.
     assert re.search(r"^E\s+\S+\s+\(not identified\)\s+not identified$", out, re.MULTILINE), out
     assert "outcome: NOT IDENTIFIED" in out and "ERROR [collinear_design]" in out
+
+
+def test_run_ids_with_different_sizes_are_refused(tmp_path):
+    frame = pd.read_csv(EXAMPLE)
+    frame.loc[frame.index[:2], "run_id"] = "same"  # two different sizes under one run id
+    frame.loc[1, "N"] = 2 * frame.loc[0, "N"]
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"column 'run_id' \(run\): 1 run id\(s\) have rows with different N, "
+                                         r"e.g. 'same' \(lines 2, 3\)"):
+        userfit.fit_runs(path, n_bootstrap=0)
+
+
+def test_drop_highest_loss_records_each_point_with_its_line(tmp_path):
+    uf = userfit.fit_runs(EXAMPLE, drop_highest_loss=3, n_bootstrap=0, starts=np.array([[6.0, 7.6, 0.6, 0.35, 0.37]]))
+    frame = pd.read_csv(EXAMPLE)
+    highest = frame["loss"].nlargest(3)
+    dropped = uf.result.dropped
+    assert sorted(d["line"] for d in dropped) == sorted(highest.index + 2)
+    assert all(d["reason"] == "among the 3 highest losses (--drop-highest-loss 3)" for d in dropped)
+    assert sorted(d["loss"] for d in dropped) == sorted(highest)
+    assert uf.result.points_used == 99 - 3
+    with pytest.raises(InputError, match="would drop all 99"):
+        userfit.fit_runs(EXAMPLE, drop_highest_loss=99, n_bootstrap=0)
+    with pytest.raises(ValueError, match="--drop-highest-loss"):
+        userfit.fit_runs(EXAMPLE, drop_highest_loss=-1, n_bootstrap=0)
+
+
+@pytest.mark.slow
+def test_readme_walkthrough_is_what_the_cli_prints(tmp_path, capsys):
+    # The README's own-runs section shows a command and its output: both must stay true.
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("$ .venv/bin/scalerepro fit data/examples/lr_sweep.csv --columns N=params,D=tokens,"
+                                "loss=eval_loss,run=run_name \\"):]
+    block = block[:block.index("```")]
+    command = " ".join(line.strip().rstrip("\\") for line in block.splitlines()[:2]).split()[2:]
+    shown = block.splitlines()[2:]
+    command = [str(ROOT / a) if a.endswith(".csv") else a for a in command]
+    assert cli.main([*command, "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    for line in shown:
+        if "(...)" in line or line.startswith("wrote ") or not line.strip():
+            continue
+        assert line in printed, f"README line not printed by the CLI: {line!r}"

@@ -287,10 +287,10 @@ def dropped_summary(dropped: list[dict], n_rows: int) -> Diagnostic | None:
     """One ``dropped_points`` info: how many rows did not enter the fit, by reason."""
     if not dropped:
         return None
-    reasons = "; ".join(f"{why}: {n}" for why, n in _reason_counts(dropped).items())
+    reasons = "; ".join(f"{n} {why}" for why, n in _reason_counts(dropped).items())
     lines = sorted(d["line"] for d in dropped)
     return Diagnostic("dropped_points", "info",
-                      f"{len(dropped)} of {n_rows} rows do not enter the fit. {reasons} "
+                      f"{len(dropped)} of {n_rows} rows do not enter the fit: {reasons} "
                       "(each listed with its line in results.json, fits.main.points_dropped)",
                       tuple(f"line {n}" for n in lines[:50]))
 
@@ -470,11 +470,13 @@ def _edge_of_sweep(frame, design, keep, swept) -> list[Diagnostic]:
         n_points = int(several.sum())
         if at_edge:
             share = len(at_edge) / max(n_points, 1)
+            n_hi, n_lo = int((kept == hi[keep])[several].sum()), int((kept == lo[keep])[several].sum())
             out.append(Diagnostic(
                 "hyperparameter_edge", "warning" if share > 0.1 else "info",
-                f"the lowest-loss run has the smallest or largest {column!r} swept at {len(at_edge)} of {n_points} "
-                f"(N, D) points: there the sweep may not bracket the optimum, and the kept loss overstates the "
-                "best achievable one", tuple(_short(k) for k in at_edge[:50])))
+                f"at {len(at_edge)} of {n_points} (N, D) points the lowest-loss run used the largest or smallest "
+                f"{column!r} swept ({n_hi} the largest, {n_lo} the smallest): there the sweep may not bracket "
+                "the optimum, and the kept loss overstates the best achievable one",
+                tuple(_short(k) for k in at_edge[:50])))
     return out
 
 
