@@ -196,3 +196,12 @@ def test_readme_walkthrough_is_what_the_cli_prints(tmp_path, capsys):
         if "(...)" in line or line.startswith("wrote ") or not line.strip():
             continue
         assert line in printed, f"README line not printed by the CLI: {line!r}"
+
+
+def test_report_shows_the_diagnostics_first(example_results):
+    out, results = example_results
+    html = (out / "report.html").read_text()
+    assert results["diagnostics"] and 'id="diagnostics"' in html
+    assert html.index('id="diagnostics"') < html.index('id="fits"')
+    for d in results["diagnostics"]:
+        assert d["code"] in html
