@@ -49,9 +49,10 @@ E_FLOOR = 1e-3
 STEEP_EXPONENT = 2.5
 GRID_TOLERANCE = 1e-7
 PROFILE_POINTS = 25
-#: Profile points within this relative distance of the best objective fit about as well:
+#: Profile points within this relative distance of the best objective fit about as well
+#: (a judgment call, not a statistical test):
 #: a derived quantity that moves across them depends on the unidentified direction.
-FLAT_PROFILE = 1e-2
+FLAT_PROFILE = 2e-2
 PROFILE_MAX_ITER = 200
 PROFILE_VALLEY_STARTS = 6
 MAX_PROFILES = 3
@@ -230,13 +231,17 @@ class _FixedParameter(Law):
 
 
 def _profile_grid(law: Law, name: str, best: float, y) -> np.ndarray:
-    """Fitted-coordinate values to profile: the best value and the plausible region."""
+    """Fitted-coordinate values to profile: the best value and the plausible region.
+
+    E from (almost) 0 to just below the smallest loss, evenly spaced (E is a loss, and the
+    question is whether E = 0 fits better than E = 1.5); other coefficients two decades
+    either side of the best, log-spaced; exponents from 0 (or the best, if negative) to 1
+    (or the best, if larger)."""
     if name in law.log_coefficients:
         if law.log_coefficients[name] == "E":
-            lo, hi = np.log(E_FLOOR * np.min(y)), np.log(0.95 * np.min(y))
-            lo = min(lo, best)
-        else:
-            lo, hi = best - np.log(100.0), best + np.log(100.0)
+            values = np.linspace(E_FLOOR * np.min(y), 0.95 * np.min(y), PROFILE_POINTS)
+            return np.unique(np.r_[np.log(values), best])
+        lo, hi = best - np.log(100.0), best + np.log(100.0)
     else:
         lo, hi = min(best, 0.0) - 0.05, max(best, 1.0) + 0.05
     return np.unique(np.r_[np.linspace(lo, hi, PROFILE_POINTS), best])
@@ -284,13 +289,14 @@ def profile(result, X, y, parameter: str, values=None) -> dict:
         previous = th[k]
     objective = [found[i] for i in range(len(grid))]
     is_log = names[j] in law.log_coefficients
+    evenly = is_log and values is None and law.log_coefficients[names[j]] == "E"  # E's grid is linear
     with np.errstate(over="ignore"):
         natural = np.exp(grid) if is_log else grid
         best = float(np.exp(result.theta[j])) if is_log else float(result.theta[j])
     finite = [o for o in objective if o is not None]
     rise = (max(finite) / result.objective_value - 1) if finite and result.objective_value > 0 else None
     return {"parameter": parameter, "values": [float(v) for v in natural], "objective": objective,
-            "best": best, "best_objective": float(result.objective_value), "scale": "log" if is_log else "linear",
+            "best": best, "best_objective": float(result.objective_value), "scale": "log" if is_log and not evenly else "linear",
             "relative_rise": None if rise is None else float(rise),
             "path": [path[i] for i in range(len(grid))]}
 

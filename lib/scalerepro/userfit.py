@@ -61,7 +61,7 @@ PLAUSIBLE_TOKENS_PER_PARAM = (1.0, 1e4)
 ALLOCATION_PARAMETERS = ("A", "B", "alpha", "beta")
 #: The allocation depends on an unidentified parameter when its exponent a moves by more
 #: than this along that parameter's flat profile.
-ALLOCATION_EXPONENT_MOVES = 0.01
+ALLOCATION_EXPONENT_MOVES = 0.02
 
 
 def _has_allocation(law: laws.Law) -> bool:
