@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scalerepro import laws, optimal
-from scalerepro.bootstrap import bootstrap, resample_weights
+from scalerepro.bootstrap import BootstrapResult, bootstrap, resample_weights
 from scalerepro.fit import fit
 
 
@@ -94,3 +94,77 @@ def test_refits_settled_at_an_edge_are_kept_at_their_limit():
     assert np.isfinite(boot.theta_samples).all()
     assert boot.to_dict()["n_settled_at_edge"] == 20
     assert any("settled" in w and "limit" in w for w in boot.warnings())
+
+
+# --------------------------------------------------------------- interval level
+def boot_of(values, level=0.95):
+    """A BootstrapResult holding given samples of one quantity x."""
+    values = np.asarray(values, float)
+    return BootstrapResult(samples={"x": values}, theta_samples=values[:, None], n_resamples=values.size,
+                           n_failed=0, seed=0, level=level, resampling="points", warm_start="none",
+                           seconds=0.0)
+
+
+@pytest.mark.parametrize("level, expected", [(0.95, (2.5, 97.5)), (0.90, (5.0, 95.0)),
+                                             (0.50, (25.0, 75.0)), (0.80, (10.0, 90.0))])
+def test_percentile_interval_has_the_stated_level(level, expected):
+    # Samples 0, 1, ..., 100: the q-th linearly interpolated percentile is q itself (worked
+    # by hand), so a level-L interval is [(1-L)/2, 1-(1-L)/2] x 100, tails split equally.
+    values = np.random.default_rng(0).permutation(np.arange(101.0))
+    boot = boot_of(values, level)
+    assert boot.interval("x") == pytest.approx(expected, abs=1e-12)
+    assert boot.intervals()["x"] == pytest.approx(list(expected), abs=1e-12)
+    assert boot.to_dict()["intervals"]["x"] == pytest.approx(list(expected), abs=1e-12)
+    assert boot.to_dict()["level"] == level
+
+
+def test_percentile_interval_equals_numpy_on_skewed_samples():
+    values = np.random.default_rng(5).lognormal(0.0, 1.0, 999)
+    boot = boot_of(values)
+    assert boot.interval("x") == pytest.approx(tuple(np.percentile(values, [2.5, 97.5])), rel=1e-12)
+    assert boot.interval("x", 0.8) == pytest.approx(tuple(np.percentile(values, [10, 90])), rel=1e-12)
+    assert boot.intervals(0.5)["x"] == pytest.approx(list(np.percentile(values, [25, 75])), rel=1e-12)
+    assert boot.standard_errors()["x"] == pytest.approx(np.std(values, ddof=1), rel=1e-12)
+
+
+def test_interval_with_an_infinite_sample_uses_order_statistics():
+    # 1, ..., 49 and +inf (a refit settled at B -> inf): with 50 samples the inverted-CDF
+    # p-th percentile is order statistic ceil(50 p) (worked by hand): 2.5% -> ceil(1.25) = 2,
+    # 97.5% -> ceil(48.75) = 49; at level 0.5, 25% -> 13 and 75% -> 38.
+    values = np.r_[np.arange(1.0, 50.0), np.inf]
+    assert boot_of(values).interval("x") == (2.0, 49.0)
+    assert boot_of(values[::-1]).interval("x", 0.5) == (13.0, 38.0)
+
+
+def test_no_successful_resample_gives_no_interval():
+    boot = boot_of(np.array([]))
+    boot.n_resamples, boot.n_failed = 5, 5
+    lo, hi = boot.interval("x")
+    assert np.isnan(lo) and np.isnan(hi)
+    assert boot.failed_share == 1.0 and "all 5 bootstrap resamples (100%) failed" in boot.warnings()[0]
+
+
+# --------------------------------------------------------------- cluster bootstrap
+def test_cluster_bootstrap_refits_whole_runs():
+    # Eight runs of three checkpoints each. Every resample must give each run's points one
+    # multiplicity: the refits equal fits on the runs repeated as resample_weights(groups)
+    # says, and differ from what resampling single points would give.
+    law = laws.Chinchilla()
+    truth = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
+    N = np.repeat(np.geomspace(2e7, 3e9, 8), 3)
+    D = N * np.tile([10.0, 20.0, 40.0], 8) * np.repeat(np.linspace(0.5, 2.0, 8), 3)
+    X = np.c_[N, D]
+    y = law.predict(law.from_natural(**truth), X) * np.exp(0.01 * np.random.default_rng(2).standard_normal(24))
+    runs = np.repeat([f"run{i}" for i in range(8)], 3)
+    result = fit(law, X, y, starts=law.from_natural(**truth)[None, :])
+    boot = bootstrap(result, X, y, n_resamples=4, seed=11, groups=runs)
+    assert boot.resampling == "runs (cluster)" and boot.n_failed == 0
+    weights = resample_weights(24, 4, seed=11, groups=runs)
+    assert (weights.reshape(4, 8, 3).std(axis=2) == 0).all()
+    for r in range(4):
+        idx = np.repeat(np.arange(24), weights[r].astype(int))
+        single = fit(law, X[idx], y[idx], starts=result.theta[None, :])
+        np.testing.assert_allclose(boot.theta_samples[r], single.theta, rtol=1e-6)
+    by_points = bootstrap(result, X, y, n_resamples=4, seed=11)
+    assert by_points.resampling == "points"
+    assert not np.allclose(by_points.theta_samples, boot.theta_samples, rtol=1e-3)

@@ -113,23 +113,65 @@ def claim(kind, published=2.0, **rule):
             "published_interval": rule.pop("published_interval", None)}
 
 
+# Every rule is checked on both sides of each bound, at the bound itself (inclusive) and one
+# step past it. The step, 1e-3 on values near 2, is far outside the 1e-12 relative float
+# allowance of spec._le and far inside any tolerance, so each case decides one comparison.
+INTERVAL = [1.0, 2.0]
+
+
 @pytest.mark.parametrize("c, reproduced, interval, verdict", [
-    (claim("abs_tol", tol=0.1), 2.1, None, "replicated"),         # boundary is inclusive
-    (claim("abs_tol", tol=0.1), 2.1001, None, "not_replicated"),
-    (claim("abs_tol", tol=0.1), 1.85, None, "not_replicated"),
+    # abs_tol: |reproduced - 2| <= 0.1, both sides; 2.1 - 2.0 is 0.10000000000000009 in floats
+    (claim("abs_tol", tol=0.1), 2.1, None, "replicated"),
+    (claim("abs_tol", tol=0.1), 1.9, None, "replicated"),
+    (claim("abs_tol", tol=0.1), 2.101, None, "not_replicated"),
+    (claim("abs_tol", tol=0.1), 1.899, None, "not_replicated"),
+    (claim("abs_tol", tol=0.1), 2.1 + 1e-9, None, "not_replicated"),   # float allowance is tiny
+    (claim("abs_tol", tol=0.0), 2.0, None, "replicated"),
+    # rel_tol: |reproduced - p| <= tol |p|, with a negative p so |p| matters
     (claim("rel_tol", published=-4.0, tol=0.05), -4.2, None, "replicated"),
-    (claim("rel_tol", published=-4.0, tol=0.05), -4.21, None, "not_replicated"),
-    (claim("in_published_interval", published_interval=[1.0, 2.0]), 2.0, None, "replicated"),
-    (claim("in_published_interval", published_interval=[1.0, 2.0]), 2.2, None, "not_replicated"),
-    (claim("in_published_interval", published_interval=[1.0, 2.0], widen=0.25), 2.2, None, "replicated"),
+    (claim("rel_tol", published=-4.0, tol=0.05), -3.8, None, "replicated"),
+    (claim("rel_tol", published=-4.0, tol=0.05), -4.201, None, "not_replicated"),
+    (claim("rel_tol", published=-4.0, tol=0.05), -3.799, None, "not_replicated"),
+    (claim("rel_tol", published=40.0, tol=0.05), 41.999, None, "replicated"),  # tol x |p|, not tol
+    (claim("rel_tol", published=40.0, tol=0.05), 42.001, None, "not_replicated"),
+    # in_published_interval: low <= reproduced <= high, both ends inclusive
+    (claim("in_published_interval", published_interval=INTERVAL), 1.0, None, "replicated"),
+    (claim("in_published_interval", published_interval=INTERVAL), 2.0, None, "replicated"),
+    (claim("in_published_interval", published_interval=INTERVAL), 1.5, None, "replicated"),
+    (claim("in_published_interval", published_interval=INTERVAL), 0.999, None, "not_replicated"),
+    (claim("in_published_interval", published_interval=INTERVAL), 2.001, None, "not_replicated"),
+    (claim("in_published_interval", published_interval=INTERVAL), -5.0, None, "not_replicated"),
+    (claim("in_published_interval", published_interval=INTERVAL), 9.0, None, "not_replicated"),
+    # ... widened by 0.25 on each side
+    (claim("in_published_interval", published_interval=INTERVAL, widen=0.25), 0.75, None, "replicated"),
+    (claim("in_published_interval", published_interval=INTERVAL, widen=0.25), 2.25, None, "replicated"),
+    (claim("in_published_interval", published_interval=INTERVAL, widen=0.25), 0.749, None, "not_replicated"),
+    (claim("in_published_interval", published_interval=INTERVAL, widen=0.25), 2.251, None, "not_replicated"),
+    # published_in_reproduced_interval: low <= 2 <= high; the reproduced value itself is irrelevant
     (claim("published_in_reproduced_interval"), 1.5, (1.9, 2.1), "replicated"),
-    (claim("published_in_reproduced_interval"), 1.5, (2.01, 2.1), "not_replicated"),
+    (claim("published_in_reproduced_interval"), 9.0, (2.0, 2.1), "replicated"),
+    (claim("published_in_reproduced_interval"), 9.0, (1.9, 2.0), "replicated"),
+    (claim("published_in_reproduced_interval"), 2.0, (2.001, 2.1), "not_replicated"),
+    (claim("published_in_reproduced_interval"), 2.0, (1.9, 1.999), "not_replicated"),
+    (claim("published_in_reproduced_interval"), 2.0, (-3.0, -1.0), "not_replicated"),
+    (claim("published_in_reproduced_interval"), 2.0, (5.0, 9.0), "not_replicated"),
     (claim("published_in_reproduced_interval"), 2.0, None, "inconclusive"),
+    # at_least: reproduced >= p
+    (claim("at_least", published=10.0), 10.0, None, "replicated"),
+    (claim("at_least", published=10.0), 250.0, None, "replicated"),
+    (claim("at_least", published=10.0), 9.999, None, "not_replicated"),
+    # max_interval_width: width <= max is tested; wider, or no interval, is inconclusive
+    (claim("abs_tol", tol=0.1, max_interval_width=0.5), 2.0, (1.75, 2.25), "replicated"),
+    (claim("abs_tol", tol=0.1, max_interval_width=0.5), 2.0, (1.75, 2.251), "inconclusive"),
     (claim("abs_tol", tol=0.1, max_interval_width=0.5), 2.0, (1.0, 3.0), "inconclusive"),
-    (claim("abs_tol", tol=0.1, max_interval_width=0.5), 2.0, (1.9, 2.1), "replicated"),
     (claim("abs_tol", tol=0.1, max_interval_width=0.5), 2.0, None, "inconclusive"),
+    (claim("abs_tol", tol=0.1, max_interval_width=0.5), 2.3, (2.2, 2.4), "not_replicated"),
+    (claim("published_in_reproduced_interval", max_interval_width=0.5), 2.0, (1.75, 2.25), "replicated"),
+    (claim("published_in_reproduced_interval", max_interval_width=0.5), 2.0, (1.0, 3.0), "inconclusive"),
+    # no usable reproduced value
     (claim("abs_tol", tol=0.1), None, None, "inconclusive"),
     (claim("abs_tol", tol=0.1), float("nan"), None, "inconclusive"),
+    (claim("abs_tol", tol=0.1), float("inf"), None, "inconclusive"),
     (claim("not_testable", published=None, reason="no data"), 2.0, None, "not_testable"),
 ])
 def test_rules(c, reproduced, interval, verdict):
@@ -138,6 +180,31 @@ def test_rules(c, reproduced, interval, verdict):
     assert why
 
 
-def test_rule_explains_the_comparison():
-    _, why = evaluate_claim(claim("abs_tol", tol=0.02), 1.82)
-    assert why == "|1.82 - 2| = 0.18 vs tol 0.02 -> outside"
+@pytest.mark.parametrize("c, reproduced, interval, why", [
+    (claim("abs_tol", tol=0.02), 1.82, None, "|1.82 - 2| = 0.18 vs tol 0.02 -> outside"),
+    (claim("rel_tol", published=-4.0, tol=0.05), -4.1, None,
+     "|-4.1 - -4| = 0.1 vs 0.05 x |published| = 0.2 -> within"),
+    (claim("in_published_interval", published_interval=INTERVAL, widen=0.25), 0.5, None,
+     "0.5 vs published interval [0.75, 2.25] (widened by 0.25) -> outside"),
+    (claim("in_published_interval", published_interval=INTERVAL), 1.5, None,
+     "1.5 vs published interval [1, 2] -> within"),
+    (claim("published_in_reproduced_interval"), 2.0, (1.5, 2.5),
+     "published 2 vs reproduced interval [1.5, 2.5] -> within"),
+    (claim("at_least", published=10.0), 12.0, None, "12 vs threshold 10 (at least) -> within"),
+    (claim("abs_tol", tol=0.1, max_interval_width=0.5), 2.0, (1.0, 3.0),
+     "reproduced interval width 2 > max_interval_width 0.5"),
+    (claim("abs_tol", tol=0.1, max_interval_width=0.5), 2.0, None,
+     "rule needs a reproduced interval no wider than 0.5; none given"),
+    (claim("published_in_reproduced_interval"), 2.0, None, "rule needs a reproduced interval; none given"),
+    (claim("abs_tol", tol=0.1), None, None, "no reproduced value"),
+    (claim("not_testable", published=None, reason="no data"), 2.0, None, "no data"),
+    (claim("not_testable", published=None), 2.0, None, "not testable with the available data"),
+])
+def test_rule_explains_the_comparison(c, reproduced, interval, why):
+    assert evaluate_claim(c, reproduced, interval)[1] == why
+
+
+@pytest.mark.parametrize("interval", [(2.0, 1.0), (1.0,), (1.0, float("nan")), ("a", "b")])
+def test_a_malformed_reproduced_interval_is_an_error_naming_the_claim(interval):
+    with pytest.raises(SpecError, match=r"claim 'c': interval must be \[low, high\] numbers"):
+        evaluate_claim(claim("published_in_reproduced_interval"), 2.0, interval)

@@ -1,0 +1,115 @@
+"""Hold-out scoring of `scalerepro fit`, checked against values worked out by hand.
+
+A tiny CSV of eight runs (two checkpoints each, one run id per run, no ties in compute):
+the six smaller runs lie exactly on a known Chinchilla law, so the fit recovers that law and
+its prediction at the two held-out runs is the law's value there. The held-out losses are
+the law's values times chosen factors, so each hold-out error is |1 - factor| / factor, and
+each held-out row's line in the file is known from how the file was written.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalerepro import laws, userfit
+
+TRUTH = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
+
+# (line in the file, run id, N, D, factor on the law's loss). Line 1 is the header. Compute
+# C = 6ND per run (its largest checkpoint): big1 9.6e20 and big2 6e20 are the two largest;
+# the next is r5 at 8.6e19, so largest-compute:2 holds out big1 and big2, lines 4, 5, 12, 13.
+ROWS = [
+    (2, "r1", 3e7, 3e8, 1.0), (3, "r1", 3e7, 6e8, 1.0),
+    (4, "big1", 2e9, 4e10, 1.10), (5, "big1", 2e9, 8e10, 0.80),
+    (6, "r2", 6e7, 1.2e9, 1.0), (7, "r2", 6e7, 3e9, 1.0),
+    (8, "r3", 1.5e8, 1.5e9, 1.0), (9, "r3", 1.5e8, 6e9, 1.0),
+    (10, "r4", 3e8, 3e9, 1.0), (11, "r4", 3e8, 1.2e10, 1.0),
+    (12, "big2", 1e9, 5e10, 1.0), (13, "big2", 1e9, 1e11, 1.25),
+    (14, "r5", 6e8, 6e9, 1.0), (15, "r5", 6e8, 2.4e10, 1.0),
+    (16, "r6", 1e8, 4e9, 1.0), (17, "r6", 1e8, 1e10, 1.0),
+]
+HELD_LINES = [4, 5, 12, 13]
+# |predicted - observed| / observed with predicted = law and observed = law x factor:
+# 1.10 -> 0.1 / 1.1 = 1/11, 0.80 -> 0.2 / 0.8 = 0.25, 1.0 -> 0, 1.25 -> 0.25 / 1.25 = 0.2.
+# (Dividing by the prediction instead would give 0.1, 0.2, 0 and 0.25.)
+HELD_ERRORS = [1 / 11, 0.25, 0.0, 0.2]
+# No noise is injected: the training rows are the law's values to float rounding (1e-16
+# relative), so the fit's optimum is the truth itself (measured: parameters within 1e-14
+# relative, held-out predictions within 1e-15). 1e-6 leaves room for a looser stopping rule
+# and is still 1e4 times smaller than the smallest difference a wrong formula makes (0.009).
+TOL = 1e-6
+
+
+def law_loss(N, D):
+    """The Chinchilla law written out, independent of scalerepro.laws."""
+    return TRUTH["E"] + TRUTH["A"] / N ** TRUTH["alpha"] + TRUTH["B"] / D ** TRUTH["beta"]
+
+
+@pytest.fixture(scope="module")
+def runs_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("holdout") / "runs.csv"
+    assert [r[0] for r in ROWS] == list(range(2, 2 + len(ROWS)))
+    pd.DataFrame({"run_id": [r[1] for r in ROWS], "N": [r[2] for r in ROWS], "D": [r[3] for r in ROWS],
+                  "loss": [law_loss(r[2], r[3]) * r[4] for r in ROWS]}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def results(runs_csv, tmp_path_factory):
+    """results.json of `scalerepro fit --holdout largest-compute:2`, started near the truth
+    (the start grid is the fitter's business, tested elsewhere) with a small bootstrap."""
+    out = tmp_path_factory.mktemp("out")
+    start = laws.Chinchilla().from_natural(**TRUTH)[None, :] + 0.05
+    userfit.run(runs_csv, out, holdout=2, n_bootstrap=20, seed=0, starts=start)
+    return json.loads((out / "results.json").read_text())
+
+
+def test_held_out_rows_are_the_two_largest_runs_by_line(results):
+    points = results["holdout"]["points"]
+    assert [p["line"] for p in points] == HELD_LINES
+    assert [p["run"] for p in points] == ["big1", "big1", "big2", "big2"]
+    assert results["holdout"]["k"] == 2 and results["holdout"]["rows"] == 4
+    assert results["fits"]["main"]["points_used"] == 12
+    dropped = results["fits"]["main"]["points_dropped"]
+    assert [d["line"] for d in dropped] == HELD_LINES and all("held out" in d["reason"] for d in dropped)
+
+
+def test_held_out_errors_are_relative_to_the_observed_loss(results):
+    points = results["holdout"]["points"]
+    by_line = {r[0]: r for r in ROWS}
+    for p in points:
+        _, _, N, D, factor = by_line[p["line"]]
+        assert (p["N"], p["D"]) == (N, D)
+        assert p["loss"] == pytest.approx(law_loss(N, D) * factor, rel=1e-12)
+        assert p["predicted"] == pytest.approx(law_loss(N, D), rel=TOL)
+    assert [p["abs_rel_error"] for p in points] == pytest.approx(HELD_ERRORS, abs=TOL)
+
+
+def test_hold_out_summary_is_computed_from_the_errors(results):
+    h = results["holdout"]
+    assert h["mean_abs_rel_error"] == pytest.approx(np.mean(HELD_ERRORS), abs=TOL)
+    assert h["max_abs_rel_error"] == pytest.approx(0.25, abs=TOL)
+    assert h["median_abs_rel_error"] == pytest.approx((1 / 11 + 0.2) / 2, abs=TOL)
+    assert results["tables"]["holdout"] == h["points"]
+    assert results["declared"]["validation"] == ("hold-out of the 2 largest-compute runs (4 rows): "
+                                                 "mean absolute relative error 13.52%, max 25.00%")
+
+
+def test_fit_on_the_training_runs_recovers_the_law(results):
+    params = results["fit"]["params"]
+    for name, value in TRUTH.items():
+        assert params[name] == pytest.approx(value, rel=TOL), name
+
+
+def test_runs_with_ids_are_resampled_as_clusters(results):
+    assert results["fits"]["main"]["bootstrap"]["resampling"] == "runs (cluster)"
+
+
+def test_no_holdout_leaves_no_table(runs_csv, tmp_path):
+    start = laws.Chinchilla().from_natural(**TRUTH)[None, :]
+    results = userfit.run(runs_csv, tmp_path, holdout=0, n_bootstrap=0, starts=start)
+    assert results["holdout"] is None and "holdout" not in results["tables"]
+    assert results["fits"]["main"]["points_used"] == len(ROWS)
+    assert json.loads((tmp_path / "results.json").read_text()) == results
