@@ -1,26 +1,69 @@
-"""Shared fixtures: upstream data through the loader, and papermill notebook runs."""
+"""Shared fixtures: upstream data through the loader, papermill notebook runs, synthetic
+runs from a known law, and the one full-grid Chinchilla fit the session shares."""
 
 import json
 import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
-IN_CI = os.environ.get("CI") == "true"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# CI services set CI to "true", "1" or "yes" (any case); all of them mean CI here.
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+# Property tests draw the same examples on every run: a failure in CI is reproducible on a
+# laptop, and a run cannot pass by the luck of the draw.
+settings.register_profile("scalerepro", derandomize=True, database=None)
+settings.load_profile("scalerepro")
 
 
-def load_or_skip(name, file=None):
-    """Upstream data through the loader. Off CI a missing file skips the test; in CI
-    (CI=true) it is a failure, because CI must test against the real data."""
+def data_or_skip(load, *args):
+    """``load(*args)`` for upstream data. Off CI a missing file skips the test; in CI it is a
+    failure, because CI must test against the real data."""
     from scalerepro import data
 
     try:
-        return data.load(name, file) if file else data.load(name)
+        return load(*args)
     except data.DataError as exc:
         if IN_CI:
             raise
         pytest.skip(f"upstream data not available: {exc}")
+
+
+def load_or_skip(name, file=None):
+    """A registered table through ``scalerepro.data.load`` (see :func:`data_or_skip`)."""
+    from scalerepro import data
+
+    return data_or_skip(data.load, name, *([file] if file else []))
+
+
+@pytest.fixture
+def fixture_specs(monkeypatch):
+    """Specs from tests/fixtures/replications (the tiny ones), not the repository's."""
+    monkeypatch.setenv("SCALEREPRO_REPLICATIONS_DIR", str(FIXTURES / "replications"))
+
+
+@pytest.fixture(scope="session")
+def chinchilla_points():
+    """Besiroglu et al.'s 245 runs less the five known outliers: (kept, dropped records)."""
+    from scalerepro.selection import drop_largest
+
+    runs = load_or_skip("besiroglu2024_chinchilla")
+    return drop_largest(runs, "loss", 5, "outlier")
+
+
+@pytest.fixture(scope="session")
+def chinchilla_grid_fit(chinchilla_points):
+    """The 4500-start Chinchilla fit on the real runs, made once per session (it is the
+    slowest computation the fast tests share)."""
+    from scalerepro import laws
+    from scalerepro.fit import fit
+
+    kept, dropped = chinchilla_points
+    return fit(laws.Chinchilla(), kept[["N", "D"]].to_numpy(float), kept["loss"].to_numpy(float),
+               dropped=dropped)
 
 
 def run_notebook(notebook: str, tmp_path: Path, **parameters) -> dict:
@@ -47,6 +90,9 @@ def run_replication_ci(name: str, tmp_path: Path) -> dict:
     return run_notebook(s.notebook.name, tmp_path, **spec.resolve_parameters(s, "ci", {}))
 
 
+CHINCHILLA_TRUTH = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)  # near Besiroglu et al.'s refit
+
+
 def law_runs(law, truth: dict, n: int, noise: float, seed: int, log10_N, log10_D):
     """Runs with N and D log-uniform over the given decades, loss from ``law`` at the
     natural parameters ``truth`` times log-normal noise: data with a known answer."""
@@ -61,8 +107,8 @@ def law_runs(law, truth: dict, n: int, noise: float, seed: int, log10_N, log10_D
 
 def synthetic_chinchilla_fit(n: int, seed: int, n_starts: int, n_resamples: int, boot_seed: int,
                              dropped=None):
-    """A real Chinchilla fit on synthetic runs (truth E 1.8, A 480, B 2100, alpha 0.35,
-    beta 0.37, 1% log-normal noise) started near the truth, and a small bootstrap."""
+    """A real Chinchilla fit on synthetic runs (:data:`CHINCHILLA_TRUTH`, 1% log-normal
+    noise) from starts scattered around the truth, and a small bootstrap."""
     import numpy as np
 
     from scalerepro.bootstrap import bootstrap
@@ -70,11 +116,10 @@ def synthetic_chinchilla_fit(n: int, seed: int, n_starts: int, n_resamples: int,
     from scalerepro.laws import get_law
 
     law = get_law("chinchilla")
-    rng = np.random.default_rng(seed)
-    X = np.column_stack([10 ** rng.uniform(7, 10, n), 10 ** rng.uniform(9, 12, n)])
-    theta = law.from_natural(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
-    y = law.predict(theta, X) * np.exp(rng.normal(0, 0.01, n))
-    result = fit(law, X, y, starts=theta[None, :] + rng.normal(0, 0.05, (n_starts, 5)), dropped=dropped)
+    X, y = law_runs(law, CHINCHILLA_TRUTH, n, 0.01, seed, log10_N=(7, 10), log10_D=(9, 12))
+    theta = law.from_natural(**CHINCHILLA_TRUTH)
+    starts = theta[None, :] + np.random.default_rng([seed, 1]).normal(0, 0.05, (n_starts, 5))
+    result = fit(law, X, y, starts=starts, dropped=dropped)
     assert result.converged
     return result, bootstrap(result, X, y, n_resamples=n_resamples, seed=boot_seed)
 

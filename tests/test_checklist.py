@@ -1,15 +1,16 @@
 """The (Mis)Fitting checklist: filled from real FitResult records, the registry and specs."""
 
 import copy
-from pathlib import Path
 
 import pytest
 
-from conftest import synthetic_chinchilla_fit
+from conftest import ROOT, synthetic_chinchilla_fit
 from scalerepro import checklist, spec as specmod
 from scalerepro.results import Recorder, json_safe
 
-FIXTURES = Path(__file__).parent / "fixtures" / "replications"
+# The repository's specs, listed from the repository (not from $SCALEREPRO_REPLICATIONS_DIR,
+# which may point anywhere when the module is collected); an empty list fails collection.
+REPO_SPECS = sorted(p.stem for p in (ROOT / "replications").glob("*.yaml"))
 IDS = ["form", "purpose", "n_laws_params", "runs", "training_data", "hyperparameters", "counting",
        "metric", "points", "resampling", "optimizer", "objective", "initialization", "validation",
        "uncertainty", "training_code", "fitting_code", "checkpoints", "raw_values"]
@@ -23,6 +24,11 @@ def synthetic():
     """A real Chinchilla fit (two points dropped with a reason) and a small bootstrap."""
     dropped = [{"index": 50, "reason": "diverged run"}, {"index": 51, "reason": "diverged run"}]
     return synthetic_chinchilla_fit(50, seed=3, n_starts=6, n_resamples=16, boot_seed=2, dropped=dropped)
+
+
+@pytest.fixture
+def repo_specs(monkeypatch):
+    monkeypatch.setenv("SCALEREPRO_REPLICATIONS_DIR", str(ROOT / "replications"))
 
 
 def by_id(entries):
@@ -48,8 +54,8 @@ def test_definition_has_19_items_in_5_named_groups():
     assert all(i["question"] and isinstance(i["required"], bool) and i["field"] for i in items)
 
 
-def test_recorder_write_fills_checklist_from_the_fit(tmp_path, synthetic, monkeypatch):
-    monkeypatch.setenv("SCALEREPRO_REPLICATIONS_DIR", str(FIXTURES))
+@pytest.mark.usefixtures("fixture_specs")
+def test_recorder_write_fills_checklist_from_the_fit(tmp_path, synthetic):
     result, boot = synthetic
     out = recorder_run("tiny", tmp_path, result, boot).write()
     items = by_id(out["checklist"])
@@ -163,7 +169,7 @@ def test_recorded_wins_over_declared(synthetic):
     assert items["objective"]["value"] == result.record()["objective"]["text"]
 
 
-def test_chinchilla_spec_gives_a_complete_checklist(tmp_path, synthetic):
+def test_chinchilla_spec_gives_a_complete_checklist(tmp_path, synthetic, repo_specs):
     """With a fit, a bootstrap, its data and claims, no item of the real spec is missing."""
     result, boot = synthetic
     spec = specmod.load_spec("chinchilla_approach3")
@@ -176,7 +182,12 @@ def test_chinchilla_spec_gives_a_complete_checklist(tmp_path, synthetic):
     assert all(items[i]["status"] == "recorded" for i in FITTING_RECORDED)
 
 
-@pytest.mark.parametrize("name", specmod.list_specs())
+def test_repo_specs_are_the_ones_the_loader_lists(repo_specs):
+    assert REPO_SPECS and specmod.list_specs() == REPO_SPECS
+
+
+@pytest.mark.usefixtures("repo_specs")
+@pytest.mark.parametrize("name", REPO_SPECS)
 def test_spec_checklist_sections_use_item_ids(name):
     spec = specmod.load_spec(name)
     assert checklist.spec_problems(spec) == []
@@ -193,7 +204,8 @@ def test_evaluate_rejects_a_non_dict():
         checklist.evaluate([])
 
 
-@pytest.mark.parametrize("name", specmod.list_specs())
+@pytest.mark.usefixtures("repo_specs")
+@pytest.mark.parametrize("name", REPO_SPECS)
 def test_every_replication_spec_answers_the_items_no_record_can(name):
     # Items whose source is "declared" can only come from the spec: each replication must
     # either declare an answer or state what the original paper reported, so that no item

@@ -1,18 +1,12 @@
 """The command line: one-line errors (exit 2) before anything runs, --all past failures, data."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from scalerepro import cli
 
-FIXTURES = Path(__file__).parent / "fixtures" / "replications"
-
-
-@pytest.fixture(autouse=True)
-def fixture_specs(monkeypatch):
-    monkeypatch.setenv("SCALEREPRO_REPLICATIONS_DIR", str(FIXTURES))
+pytestmark = pytest.mark.usefixtures("fixture_specs")
 
 
 def test_list(capsys):

@@ -24,9 +24,7 @@ from scalerepro.spec import SpecError
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture(autouse=True)
-def fixture_specs(monkeypatch):
-    monkeypatch.setenv("SCALEREPRO_REPLICATIONS_DIR", str(FIXTURES / "replications"))
+pytestmark = pytest.mark.usefixtures("fixture_specs")
 
 
 def _cli(*args, out):

@@ -11,9 +11,7 @@ from scalerepro.spec import SpecError, evaluate_claim, load_spec, resolve_parame
 FIXTURES = Path(__file__).parent / "fixtures" / "replications"
 
 
-@pytest.fixture(autouse=True)
-def fixture_specs(monkeypatch):
-    monkeypatch.setenv("SCALEREPRO_REPLICATIONS_DIR", str(FIXTURES))
+pytestmark = pytest.mark.usefixtures("fixture_specs")
 
 
 @pytest.fixture
