@@ -53,5 +53,10 @@ def test_frontier_is_a_minimum_of_the_loss_at_fixed_kaplan_compute():
 def test_pearce_song_local_exponent_is_kaplan_like_small_and_chinchilla_like_large():
     small = acc.local_exponent(768, 1.5e9, **CHINCHILLA_EPOCH, coefficient=47491, exponent=1 / 3)
     large = acc.local_exponent(1e11, 1e14, **CHINCHILLA_EPOCH, coefficient=47491, exponent=1 / 3)
-    assert 0.74 <= small <= 0.80
-    assert large == pytest.approx(0.5126, abs=0.01)
+    # Pearce & Song 2024, Section 3: 0.78 over Kaplan's range; 0.02 is the replication spec's
+    # tolerance for this claim (replications/kaplan2020.yaml, pearce2024.local_exponent)
+    assert small == pytest.approx(0.78, abs=0.02)
+    # At 1e11-1e14 the embedding term 47491 N^(1/3) is 0.2% of N or less, so the exponent
+    # is nearly the total-parameter one, beta / (alpha + beta) = 0.3658 / 0.7136 = 0.51261
+    # (closed form, Besiroglu et al.'s coefficients); that 0.2% share moves it by ~2e-4.
+    assert large == pytest.approx(0.3658 / (0.3478 + 0.3658), abs=0.002)

@@ -15,7 +15,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scalerepro import userfit
+from conftest import CHINCHILLA_TRUTH, law_runs
+from scalerepro import laws, userfit
 from scalerepro.validate import InputError
 
 START = np.array([[6.0, 7.6, 0.6, 0.35, 0.37]])
@@ -26,11 +27,8 @@ CORRUPTIONS = ["none", "text", "nan", "inf", "zero", "negative", "drop_column", 
 def run_tables(draw):
     n = draw(st.integers(min_value=6, max_value=25))
     seed = draw(st.integers(min_value=0, max_value=2**31 - 1))
-    rng = np.random.default_rng(seed)
-    N = 10 ** rng.uniform(7, 10, n)
-    D = 10 ** rng.uniform(9, 12, n)
-    loss = (1.8 + 480 / N ** 0.35 + 2100 / D ** 0.37) * np.exp(0.01 * rng.standard_normal(n))
-    frame = pd.DataFrame({"N": N, "D": D, "loss": loss}).astype(object)
+    X, loss = law_runs(laws.Chinchilla(), CHINCHILLA_TRUTH, n, 0.01, seed, log10_N=(7, 10), log10_D=(9, 12))
+    frame = pd.DataFrame({"N": X[:, 0], "D": X[:, 1], "loss": loss}).astype(object)
     kind = draw(st.sampled_from(CORRUPTIONS))
     row = draw(st.integers(min_value=0, max_value=n - 1))
     column = draw(st.sampled_from(["N", "D", "loss"]))

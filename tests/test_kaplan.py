@@ -1,11 +1,10 @@
 """Kaplan et al. 2020's law objects and constants, and the tidy Porian et al. tables."""
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import data_or_skip
 from scalerepro import kaplan_laws, porian
 from scalerepro.fit import fit
 from scalerepro.laws import get_law
@@ -71,12 +70,8 @@ def test_fit_recovers_nd_constants_from_noise_free_points():
 @pytest.fixture(scope="module")
 def raw():
     from scalerepro import data
-    try:
-        return data.load_pickle_frame("porian2024_discrepancies", "summary_df.pickle.xz")
-    except data.DataError as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"Porian et al. data not available: {exc}")
+
+    return data_or_skip(data.load_pickle_frame, "porian2024_discrepancies", "summary_df.pickle.xz")
 
 
 def test_tidy_points_and_optima(raw):

@@ -2,23 +2,21 @@
 
 import warnings
 
-import numpy as np
 import pytest
 
+from conftest import CHINCHILLA_TRUTH, law_runs
 from scalerepro import laws, report
 from scalerepro.bootstrap import bootstrap
 from scalerepro.fit import FitWarning, fit
 from scalerepro.results import Recorder
 
-TRUTH = laws.Chinchilla().from_natural(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
+TRUTH = laws.Chinchilla().from_natural(**CHINCHILLA_TRUTH)
 
 
 def _runs(n=60, seed=0, same_tokens=False):
-    rng = np.random.default_rng(seed)
-    N = 10 ** rng.uniform(7, 10, n)
-    D = np.full(n, 1e10) if same_tokens else 10 ** rng.uniform(9, 12, n)
-    X = np.c_[N, D]
-    return X, laws.Chinchilla().predict(TRUTH, X) * np.exp(0.01 * rng.standard_normal(n))
+    """60 runs with 1% noise; with ``same_tokens`` every run has D = 1e10."""
+    return law_runs(laws.Chinchilla(), CHINCHILLA_TRUTH, n, 0.01, seed, log10_N=(7, 10),
+                    log10_D=(10, 10) if same_tokens else (9, 12))
 
 
 def test_ill_conditioned_hessian_is_reported_with_its_condition_number():

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from conftest import CHINCHILLA_TRUTH, law_runs
 from scalerepro import laws, optimal
 from scalerepro.bootstrap import BootstrapResult, bootstrap, resample_weights
 from scalerepro.fit import fit
@@ -31,10 +32,22 @@ def test_besiroglu_tokens_per_parameter():
 
 
 def test_allocation_broadcasts_over_samples():
-    p = dict(A=np.array([400.0, 500.0]), B=np.array([400.0, 2000.0]),
+    # Arrays of parameter samples (as the bootstrap passes them) give, element by element,
+    # what each sample gives on its own; each of those is checked by brute force above.
+    p = dict(E=np.array([1.7, 1.8]), A=np.array([400.0, 500.0]), B=np.array([400.0, 2000.0]),
              alpha=np.array([0.34, 0.35]), beta=np.array([0.28, 0.37]))
-    out = optimal.compute_optimal(p, np.array([1e21, 1e23]))
-    assert out["N_opt"].shape == (2,)
+    budgets = np.array([1e21, 1e23])
+    out = optimal.compute_optimal(p, budgets)
+    for i in range(2):
+        one = optimal.compute_optimal({k: v[i] for k, v in p.items()}, budgets[i])
+        for key in ("a", "b", "G", "N_opt", "D_opt", "tokens_per_param", "loss"):
+            assert out[key].shape == (2,) and out[key][i] == pytest.approx(one[key], rel=1e-12), key
+    # and each is the brute-force minimum along its budget line
+    N = np.geomspace(1e7, 1e13, 400001)
+    for i in range(2):
+        D = optimal.tokens_from_flops(budgets[i], N)
+        loss = p["E"][i] + p["A"][i] / N ** p["alpha"][i] + p["B"][i] / D ** p["beta"][i]
+        assert out["N_opt"][i] == pytest.approx(N[np.argmin(loss)], rel=1e-4)
 
 
 def test_resample_weights_are_seeded_and_cluster_by_group():
@@ -50,13 +63,9 @@ def test_resample_weights_are_seeded_and_cluster_by_group():
 
 
 def test_bootstrap_is_deterministic_and_matches_a_looped_refit():
-    rng = np.random.default_rng(0)
-    N, D = 10 ** rng.uniform(7, 10, 80), 10 ** rng.uniform(9, 12, 80)
     law = laws.Chinchilla()
-    truth = law.from_natural(E=1.8, A=480, B=2100, alpha=0.35, beta=0.37)
-    X = np.c_[N, D]
-    y = law.predict(truth, X) * np.exp(0.01 * rng.standard_normal(80))
-    result = fit(law, X, y, starts=truth[None, :])
+    X, y = law_runs(law, CHINCHILLA_TRUTH, 80, 0.01, 0, log10_N=(7, 10), log10_D=(9, 12))
+    result = fit(law, X, y, starts=law.from_natural(**CHINCHILLA_TRUTH)[None, :])
     b1 = bootstrap(result, X, y, n_resamples=20, seed=3)
     b2 = bootstrap(result, X, y, n_resamples=20, seed=3)
     np.testing.assert_array_equal(b1.theta_samples, b2.theta_samples)
@@ -69,13 +78,10 @@ def test_bootstrap_is_deterministic_and_matches_a_looped_refit():
 
 
 def test_bootstrap_rejects_negative_counts():
-    rng = np.random.default_rng(0)
-    X = np.c_[10 ** rng.uniform(7, 10, 20), 10 ** rng.uniform(9, 12, 20)]
     law = laws.Chinchilla()
-    truth = law.from_natural(E=1.8, A=480, B=2100, alpha=0.35, beta=0.37)
-    y = law.predict(truth, X)
+    X, y = law_runs(law, CHINCHILLA_TRUTH, 20, 0.0, 0, log10_N=(7, 10), log10_D=(9, 12))
     with pytest.raises(ValueError, match="n_resamples"):
-        bootstrap(fit(law, X, y, starts=truth[None, :]), X, y, n_resamples=-1)
+        bootstrap(fit(law, X, y, starts=law.from_natural(**CHINCHILLA_TRUTH)[None, :]), X, y, n_resamples=-1)
 
 
 def test_refits_settled_at_an_edge_are_kept_at_their_limit():
@@ -150,13 +156,9 @@ def test_cluster_bootstrap_refits_whole_runs():
     # multiplicity: the refits equal fits on the runs repeated as resample_weights(groups)
     # says, and differ from what resampling single points would give.
     law = laws.Chinchilla()
-    truth = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
-    N = np.repeat(np.geomspace(2e7, 3e9, 8), 3)
-    D = N * np.tile([10.0, 20.0, 40.0], 8) * np.repeat(np.linspace(0.5, 2.0, 8), 3)
-    X = np.c_[N, D]
-    y = law.predict(law.from_natural(**truth), X) * np.exp(0.01 * np.random.default_rng(2).standard_normal(24))
+    X, y = law_runs(law, CHINCHILLA_TRUTH, 24, 0.01, 2, log10_N=(7, 10), log10_D=(9, 12))
     runs = np.repeat([f"run{i}" for i in range(8)], 3)
-    result = fit(law, X, y, starts=law.from_natural(**truth)[None, :])
+    result = fit(law, X, y, starts=law.from_natural(**CHINCHILLA_TRUTH)[None, :])
     boot = bootstrap(result, X, y, n_resamples=4, seed=11, groups=runs)
     assert boot.resampling == "runs (cluster)" and boot.n_failed == 0
     weights = resample_weights(24, 4, seed=11, groups=runs)

@@ -8,6 +8,7 @@ interpreter's own ipykernel.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,21 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 pytestmark = pytest.mark.usefixtures("fixture_specs")
+
+
+def checkout_of(notebook):
+    """What git itself says of the checkout tracking ``notebook``: its commit and whether
+    tracked files are modified; None when no checkout tracks it (an unpacked archive)."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(notebook.parent), *args], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    try:
+        git("ls-files", "--error-unmatch", notebook.name)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    commit = git("rev-parse", "HEAD")
+    assert re.fullmatch(r"[0-9a-f]{40}", commit)
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
 def _cli(*args, out):
@@ -80,7 +96,8 @@ def test_success_failure_success(tmp_path):
     assert results["claims"][0]["reproduced"] == pytest.approx(2.04)
     assert results["data"] == [{"dataset": "tiny_data", "file": "tiny.csv", "sha256": "0" * 64}]
     env = results["environment"]
-    assert len(env["git"]["commit"]) == 40 and env["packages"]["papermill"] and env["python"]
+    assert env["git"] == checkout_of(FIXTURES / "notebooks" / "tiny.ipynb")  # None outside a checkout
+    assert env["packages"]["papermill"] and env["python"]
     assert env["kernel"]["name"] == "scalerepro" and env["kernel"]["source"] == "registered"
     assert Path(env["kernel"]["executable"]).is_file()
     assert results["timing"]["seconds"] > 0 and results["timing"]["start"] <= results["timing"]["end"]

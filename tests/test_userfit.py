@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalerepro import cli, userfit
+from scalerepro import cli, laws, userfit
+from scalerepro.fit import fit
 from scalerepro.validate import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,8 +58,8 @@ def test_outputs_holdout_allocation_provenance(example_results):
     data = results["data"][0]
     assert data["file"] == str(EXAMPLE.resolve()) and data["sha256"] == userfit.sha256_file(EXAMPLE)
     assert data["runs"] == 45 and data["columns"]["run"] == "run_id"
-    assert results["checklist"] is None or any(i["id"] == "validation" and i["status"] != "missing"
-                                               for i in results["checklist"])
+    validation = next(i for i in results["checklist"] if i["id"] == "validation")
+    assert validation["status"] == "declared" and validation["value"].startswith("hold-out of the 3 largest")
     html = (out / "report.html").read_text()
     assert "example_runs.csv" in html and "alpha" in html
 
@@ -72,7 +73,10 @@ def test_flops_column_and_column_mapping(tmp_path):
     uf = userfit.fit_runs(path, columns=userfit.parse_columns("N=params,C=flops,loss=val_loss,run=name"),
                           n_bootstrap=0, starts=np.array([[6.0, 7.6, 0.6, 0.35, 0.37]]))
     assert np.allclose(uf.frame["D"], frame["D"], rtol=1e-9)
-    assert uf.result.params["alpha"] == pytest.approx(0.35, abs=0.05)
+    # D = C / (6N) equals the file's D to float rounding, so the fit must be the fit of the
+    # original file from the same start, to the solver's precision (measured: identical)
+    direct = userfit.fit_runs(EXAMPLE, n_bootstrap=0, starts=np.array([[6.0, 7.6, 0.6, 0.35, 0.37]]))
+    assert uf.result.params == pytest.approx(direct.result.params, rel=1e-9)
     assert uf.boot is None
 
 
@@ -134,12 +138,21 @@ def test_compute_only_power_law_derives_c_from_n_and_d(tmp_path):
     assert uf.law.inputs == ("C",)
     np.testing.assert_allclose(uf.frame["C"], 6 * uf.frame["N"] * uf.frame["D"])
     assert uf.result.converged and all(np.isfinite(v) for v in uf.result.params.values())
-    assert 0 < uf.result.params["alpha"] < 1
+    # a fit made directly on C = 6ND computed here, from the best start, ends where it did
+    frame = pd.read_csv(EXAMPLE)
+    C = 6 * frame["N"].to_numpy() * frame["D"].to_numpy()
+    direct = fit(laws.get_law("power_law"), C[:, None], frame["loss"].to_numpy(),
+                 starts=uf.result.best_start[None, :])
+    assert uf.result.params == pytest.approx(direct.params, rel=1e-9)
 
 
-def test_fit_warnings_reach_the_terminal(tmp_path, capsys):
+def test_fit_warnings_reach_the_terminal(tmp_path, capsys, monkeypatch):
     # Six runs on one line D = 20 N from a law without E: the fit is degenerate (E -> 0 and
     # A, B not separable). The terminal must say so, not only the report.
+    # Every start stalls here (runs to max_iter), so 100 of the grid's 4500 starts keep the
+    # test fast; which starts are used does not change what is reported.
+    grid = laws.Chinchilla().default_starts()
+    monkeypatch.setattr(laws.Chinchilla, "default_starts", lambda self: grid[::45])
     N = np.geomspace(1e7, 1e9, 6)
     path = tmp_path / "six.csv"
     pd.DataFrame({"N": N, "D": 20 * N, "loss": 400 * N ** -0.3 + 400 * (20 * N) ** -0.3}).to_csv(path, index=False)

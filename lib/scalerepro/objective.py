@@ -43,30 +43,6 @@ class Objective:
         if self.kind == "huber" and not (np.isfinite(self.delta) and self.delta > 0):
             raise FitError(f"huber delta must be a positive finite number, got {self.delta!r}")
 
-    def rho(self, r):
-        if self.kind == "huber":
-            a = np.abs(r)
-            return np.where(a <= self.delta, 0.5 * r * r, self.delta * (a - 0.5 * self.delta))
-        if self.kind == "mse":
-            return r * r
-        return np.abs(r)
-
-    def psi(self, r):
-        """First derivative of rho."""
-        if self.kind == "huber":
-            return np.clip(r, -self.delta, self.delta)
-        if self.kind == "mse":
-            return 2.0 * r
-        return np.sign(r)
-
-    def dpsi(self, r):
-        """Second derivative of rho (zero where rho is linear)."""
-        if self.kind == "huber":
-            return (np.abs(r) <= self.delta).astype(float)
-        if self.kind == "mse":
-            return np.full_like(r, 2.0)
-        return np.zeros_like(r)
-
     def terms(self, r, derivatives=True, majorize=None):
         """[rho] or [rho, psi, dpsi] in one pass sharing |r| (the fitter's inner loop).
 
