@@ -6,7 +6,7 @@ KERNEL := scalerepro
 PROFILE ?= full
 OUT ?= out
 
-.PHONY: reproduce test venv notebook-env dev-env bench clean strip-notebooks
+.PHONY: reproduce test venv notebook-env dev-env bench clean strip-notebooks mutants
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ reproduce: notebook-env
 test: dev-env
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+## Mutation testing of the code that decides verdicts, intervals and hold-out scores: prints
+## the mutants no fast test kills (docs/mutation-testing.md). Slow (tens of minutes); not in `test`.
+mutants: dev-env
+	$(BIN)/python tools/mutants.py $(MUTANTS_ARGS)
+
 bench: dev-env
 	$(BIN)/python benchmarks/bench_fit.py
 
@@ -38,4 +43,4 @@ strip-notebooks: $(BIN)/python
 	$(BIN)/python -m scalerepro.notebooks_strip notebooks/*.ipynb
 
 clean:
-	rm -rf $(OUT) .pytest_cache
+	rm -rf $(OUT) .pytest_cache build/mutation

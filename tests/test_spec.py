@@ -80,8 +80,21 @@ def _write(tmp_path, mutate):
     (lambda r: r["claims"].append(dict(r["claims"][0])), "duplicate claim id 'tiny.value'"),
     (lambda r: r["claims"][0].pop("rule"), r"claim #0 \(tiny.value\) is missing 'rule'"),
     (lambda r: r["claims"][0].pop("source"), "is missing 'source'"),
-    (lambda r: r["claims"][0]["rule"].update(kind="close_enough"), "rule kind must be one of"),
-    (lambda r: r["claims"][0]["rule"].pop("tol"), "needs a non-negative number 'tol'"),
+    (lambda r: r["claims"][0]["rule"].update(kind="close_enough"),
+     "claim 'tiny.value': rule kind must be one of abs_tol, rel_tol, in_published_interval, "
+     "published_in_reproduced_interval, at_least, not_testable, got {'kind': 'close_enough'"),
+    (lambda r: r["claims"][0]["rule"].pop("tol"), "rule abs_tol needs a non-negative number 'tol'"),
+    (lambda r: r["claims"][2]["rule"].pop("tol"), "claim 'tiny.unmeasured': rule rel_tol needs a non-negative"),
+    (lambda r: r["claims"][0]["rule"].update(tol=-0.1), "rule abs_tol needs a non-negative number 'tol'"),
+    (lambda r: r["claims"][0]["rule"].update(kind="in_published_interval"),
+     r"rule in_published_interval needs 'published_interval: \[low, high\]'"),
+    (lambda r: r["claims"][0].update(published_interval=[2.0, 1.0], rule={"kind": "in_published_interval"}),
+     r"rule in_published_interval needs 'published_interval: \[low, high\]'"),
+    (lambda r: r["claims"][0]["rule"].update(widen=-0.1), "claim 'tiny.value': 'widen' must be a non-negative number"),
+    (lambda r: r["claims"][0]["rule"].update(widen="wide"), "'widen' must be a non-negative number"),
+    (lambda r: r["claims"][0]["rule"].update(max_interval_width=0),
+     "claim 'tiny.value': 'max_interval_width' must be a positive number"),
+    (lambda r: r["claims"][0]["rule"].update(max_interval_width="narrow"), "'max_interval_width' must be a positive"),
     (lambda r: r["claims"][1].update(published=None), "needs a numeric 'published'"),
     (lambda r: r.update(name="other"), "does not match the file name"),
     (lambda r: r["parameters"]["scale"].update(default=-1.0), r"default: parameter 'scale' = -1.0"),
@@ -96,6 +109,18 @@ def test_invalid_spec_errors_name_the_file(tmp_path, monkeypatch, mutate, messag
     with pytest.raises(SpecError, match=message) as err:
         load_spec("tiny")
     assert "tiny.yaml" in str(err.value)
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda r: r["claims"][0]["rule"].update(tol=0),                       # exact agreement asked
+    lambda r: r["claims"][0]["rule"].update(widen=0, max_interval_width=0.5),
+    lambda r: r["claims"][0].update(published=None, published_interval=[1.9, 2.1],
+                                    rule={"kind": "in_published_interval"}),  # interval alone
+    lambda r: r["claims"][0].update(published_interval=[2.0, 2.0], rule={"kind": "in_published_interval"}),
+], ids=["tol 0", "widen 0", "interval without value", "point interval"])
+def test_edge_values_of_a_rule_are_valid(tmp_path, monkeypatch, mutate):
+    monkeypatch.setenv("SCALEREPRO_REPLICATIONS_DIR", str(_write(tmp_path, mutate)))
+    assert load_spec("tiny").claims[0]["id"] == "tiny.value"
 
 
 def test_invalid_yaml_names_the_file(tmp_path, monkeypatch):
@@ -125,6 +150,11 @@ INTERVAL = [1.0, 2.0]
     (claim("abs_tol", tol=0.1), 1.899, None, "not_replicated"),
     (claim("abs_tol", tol=0.1), 2.1 + 1e-9, None, "not_replicated"),   # float allowance is tiny
     (claim("abs_tol", tol=0.0), 2.0, None, "replicated"),
+    # the float allowance of spec._le: 1e-12 x max(1, |values|, |published|), inclusive
+    (claim("abs_tol", published=0.0, tol=0.0), 1e-12, None, "replicated"),
+    (claim("abs_tol", published=0.0, tol=0.0), 2e-12, None, "not_replicated"),
+    (claim("abs_tol", published=1e6, tol=0.0), 1e6 + 5e-7, None, "replicated"),
+    (claim("abs_tol", published=1e6, tol=0.0), 1e6 + 2e-6, None, "not_replicated"),
     # rel_tol: |reproduced - p| <= tol |p|, with a negative p so |p| matters
     (claim("rel_tol", published=-4.0, tol=0.05), -4.2, None, "replicated"),
     (claim("rel_tol", published=-4.0, tol=0.05), -3.8, None, "replicated"),
@@ -154,6 +184,7 @@ INTERVAL = [1.0, 2.0]
     (claim("published_in_reproduced_interval"), 2.0, (-3.0, -1.0), "not_replicated"),
     (claim("published_in_reproduced_interval"), 2.0, (5.0, 9.0), "not_replicated"),
     (claim("published_in_reproduced_interval"), 2.0, None, "inconclusive"),
+    (claim("published_in_reproduced_interval"), 5.0, (2.0, 2.0), "replicated"),   # a point interval
     # at_least: reproduced >= p
     (claim("at_least", published=10.0), 10.0, None, "replicated"),
     (claim("at_least", published=10.0), 250.0, None, "replicated"),

@@ -1,0 +1,162 @@
+"""`make mutants`: mutation testing of the code that decides what users read.
+
+mutmut (from PyPI, in the dev extras) changes one operator, constant or call at a time in
+the functions below -- the objective, the allocation, the verdict rules, the bootstrap, the
+hold-out scoring and the checklist status -- and runs the fast tests against each change.
+A mutant that no test notices ("survived") is either a missing test or an equivalent
+mutant (a change that cannot alter any result); the equivalent ones are listed, each with
+the reason, in docs/equivalent-mutants.yaml. This script prints every survivor, says which
+are explained there, and exits 1 while any is not. See docs/mutation-testing.md.
+
+mutmut 3 imports mutated code only from ``src/`` (or the repository root), so the run
+happens in ``build/mutation/``, a staging folder in which ``src`` links to ``lib``; its
+results stay there for ``mutmut show NAME`` / ``mutmut browse`` (run in that folder).
+
+Usage: ``python tools/mutants.py [--jobs N] [--only AREA ...]`` (AREA: a key of TARGETS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGE = ROOT / "build" / "mutation"
+EQUIVALENT = ROOT / "docs" / "equivalent-mutants.yaml"
+
+# Area -> (module, [functions]); "Class.method" for methods, "*" for every function.
+TARGETS = {
+    "objective": ("objective", ["*"]),
+    "optimal": ("optimal", ["*"]),
+    "spec rules": ("spec", ["evaluate_claim", "_le", "_is_interval", "_is_number", "_check_rule"]),
+    "bootstrap": ("bootstrap", ["*"]),
+    "userfit hold-out": ("userfit", ["split_holdout", "parse_holdout", "UserFit.holdout_summary",
+                                     "fit_runs"]),
+    "checklist status": ("checklist", ["evaluate", "summary"]),
+}
+# Tests that start notebook kernels or a browser cannot see a mutant (the kernel imports the
+# unmutated package) and only cost time; the registry test compares a symlink the staging
+# copy resolves differently.
+PYTEST_ARGS = ["-p", "no:cacheprovider", "-m", "not slow and not browser",
+               "--ignore=tests/test_runner.py", "--ignore=tests/test_cli.py",
+               "--ignore=tests/test_browser.py",
+               "--deselect=tests/test_data.py::test_repo_registry_is_the_packaged_registry"]
+ALSO_COPY = ["tests", "replications", "data", "notebooks", "environment.yml", "pyproject.toml"]
+
+
+def patterns(areas) -> list[str]:
+    """mutmut mutant-name patterns (``module.x_function__mutmut_N``, ``module.xǁClassǁmethod__mutmut_N``)."""
+    out = []
+    for area in areas:
+        module, functions = TARGETS[area]
+        for f in functions:
+            mangled = "*" if f == "*" else (f"xǁ{f.replace('.', 'ǁ')}" if "." in f else f"x_{f}")
+            out.append(f"scalerepro.{module}.{mangled}__mutmut_*")
+    return out
+
+
+def readable(mutant: str) -> str:
+    """``scalerepro.spec.x_evaluate_claim__mutmut_7`` -> ``scalerepro.spec.evaluate_claim``."""
+    name = mutant.partition("__mutmut_")[0]
+    module, _, mangled = name.rpartition(".")
+    return f"{module}.{mangled.removeprefix('x_').removeprefix('xǁ').replace('ǁ', '.')}"
+
+
+def stage(areas) -> None:
+    """Lay out build/mutation afresh: src -> lib, the files the tests read, mutmut's setup.cfg.
+
+    mutmut's own folder (``mutants/``) is removed first: mutmut does not re-mutate a file it
+    once copied unmutated, and with a selection of functions it re-tests them all anyway."""
+    shutil.rmtree(STAGE / "mutants", ignore_errors=True)
+    STAGE.mkdir(parents=True, exist_ok=True)
+    for name, target in [("src", "lib"), *[(p, p) for p in ALSO_COPY]]:
+        link = STAGE / name
+        if not link.is_symlink():
+            link.symlink_to(os.path.relpath(ROOT / target, STAGE))
+    files = sorted({f"src/scalerepro/{TARGETS[a][0]}.py" for a in areas})
+    config = ["[mutmut]", "source_paths = src", "only_mutate =", *[f"    {f}" for f in files],
+              "also_copy =", *[f"    {p}" for p in ALSO_COPY], "pytest_add_cli_args =",
+              *[f"    {a}" for a in PYTEST_ARGS], ""]
+    (STAGE / "setup.cfg").write_text("\n".join(config))
+
+
+def mutmut(*args, capture=False) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=STAGE, env=env, text=True,
+                          capture_output=capture)
+
+
+def changed_lines(diff: str) -> tuple[list[str], list[str]]:
+    """The removed and added lines of a mutant's diff, stripped."""
+    lines = diff.splitlines()
+    body = [line for line in lines if not line.startswith(("---", "+++", "@@"))]
+    return ([line[1:].strip() for line in body if line.startswith("-")],
+            [line[1:].strip() for line in body if line.startswith("+")])
+
+
+def load_equivalent() -> list[dict]:
+    entries = yaml.safe_load(EQUIVALENT.read_text()) or []
+    for e in entries:
+        if not {"function", "mutant", "why"} <= set(e):
+            raise SystemExit(f"{EQUIVALENT}: each entry needs function, mutant and why: {e}")
+    return entries
+
+
+def explanation(function: str, added: list[str], equivalent: list[dict]) -> str | None:
+    for e in equivalent:
+        if e["function"] == function and e["mutant"].strip() in added:
+            return e["why"]
+    return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--only", nargs="+", choices=list(TARGETS), default=list(TARGETS),
+                        metavar="AREA", help=f"areas to mutate: {', '.join(TARGETS)}")
+    args = parser.parse_args(argv)
+    stage(args.only)
+    selected = patterns(args.only)
+    run = mutmut("run", "--max-children", str(args.jobs), *selected)
+    if run.returncode != 0:
+        print(f"mutmut run failed (exit {run.returncode})", file=sys.stderr)
+        return 2
+    wanted = re.compile("|".join(p.replace(".", r"\.").replace("*", ".*") for p in selected))
+    listing = mutmut("results", "--all", "true", capture=True).stdout
+    statuses = {}
+    for line in listing.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if wanted.fullmatch(name):
+            statuses[name] = status
+    equivalent = load_equivalent()
+    unexplained, explained = [], []
+    for name in sorted(n for n, s in statuses.items() if s not in ("killed", "caught by type check")):
+        removed, added = changed_lines(mutmut("show", name, capture=True).stdout)
+        function = readable(name)
+        why = explanation(function, added, equivalent) if statuses[name] == "survived" else None
+        entry = (name, statuses[name], function, removed, added, why)
+        (explained if why else unexplained).append(entry)
+    print("\nMutants that no fast test kills")
+    print("===============================")
+    for name, status, function, removed, added, why in unexplained + explained:
+        tag = f"equivalent: {why}" if why else "NOT EXPLAINED (add a test, or an entry in docs/equivalent-mutants.yaml)"
+        print(f"\n{status}: {function}  [{name}]\n  {tag}")
+        print("\n".join([f"    - {line}" for line in removed] + [f"    + {line}" for line in added]))
+    counts = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    print(f"\n{len(statuses)} mutants in {', '.join(args.only)}: "
+          + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+          + f"; {len(explained)} survivors explained as equivalent, {len(unexplained)} not explained")
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
