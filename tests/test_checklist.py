@@ -215,3 +215,14 @@ def test_every_replication_spec_answers_the_items_no_record_can(name):
         if item["source"] == "declared":
             assert item["id"] in s.declared or item["id"] in s.original_reporting, (name, item["id"])
     assert s.purpose
+
+
+def test_summary_counts_statuses_and_names_missing_required_items():
+    entries = [{"id": "a", "status": "recorded", "required": True},
+               {"id": "b", "status": "missing", "required": True},
+               {"id": "c", "status": "missing", "required": False},
+               {"id": "d", "status": "declared", "required": True},
+               {"id": "e", "status": "missing", "required": True}]
+    assert checklist.summary(entries) == {
+        "counts": {"recorded": 1, "declared": 1, "not_reported_by_original": 0, "missing": 3},
+        "missing_required": ["b", "e"]}

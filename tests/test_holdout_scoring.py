@@ -56,11 +56,12 @@ def runs_csv(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def results(runs_csv, tmp_path_factory):
+@pytest.fixture
+def results(runs_csv, tmp_path):
     """results.json of `scalerepro fit --holdout largest-compute:2`, started near the truth
-    (the start grid is the fitter's business, tested elsewhere) with a small bootstrap."""
-    out = tmp_path_factory.mktemp("out")
+    (the start grid is the fitter's business, tested elsewhere) with a small bootstrap.
+    Made for each test (half a second), so mutation testing sees which test reads what."""
+    out = tmp_path / "out"
     start = laws.Chinchilla().from_natural(**TRUTH)[None, :] + 0.05
     userfit.run(runs_csv, out, holdout=2, n_bootstrap=20, seed=0, starts=start)
     return json.loads((out / "results.json").read_text())
@@ -70,6 +71,7 @@ def test_held_out_rows_are_the_two_largest_runs_by_line(results):
     points = results["holdout"]["points"]
     assert [p["line"] for p in points] == HELD_LINES
     assert [p["run"] for p in points] == ["big1", "big1", "big2", "big2"]
+    assert results["holdout"]["kind"] == "largest-compute"
     assert results["holdout"]["k"] == 2 and results["holdout"]["rows"] == 4
     assert results["fits"]["main"]["points_used"] == 12
     dropped = results["fits"]["main"]["points_dropped"]
@@ -113,3 +115,17 @@ def test_no_holdout_leaves_no_table(runs_csv, tmp_path):
     assert results["holdout"] is None and "holdout" not in results["tables"]
     assert results["fits"]["main"]["points_used"] == len(ROWS)
     assert json.loads((tmp_path / "results.json").read_text()) == results
+
+
+@pytest.mark.parametrize("text, k", [(None, 0), ("", 0), (" none ", 0), ("0", 0),
+                                     ("largest-compute:3", 3), ("largest-compute: 12 ", 12)])
+def test_holdout_option_is_parsed(text, k):
+    assert userfit.parse_holdout(text) == k
+
+
+@pytest.mark.parametrize("text", ["largest-compute", "largest-compute:", "largest-compute:x",
+                                  "largest-compute:-1", "smallest:2", "3"])
+def test_bad_holdout_option_is_named(text):
+    with pytest.raises(ValueError, match=f"--holdout expects largest-compute:K with K a whole number, "
+                                         f"got {text!r}"):
+        userfit.parse_holdout(text)

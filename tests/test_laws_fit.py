@@ -34,6 +34,25 @@ def test_gradient_and_hessian_match_finite_differences(law, space):
     np.testing.assert_allclose(H[0], np.array(H_fd), rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_weighted_rows_give_each_row_its_own_objective(reduction):
+    # A (2, n) weight matrix (two bootstrap resamples) evaluated for two parameter vectors
+    # equals two single-row problems, for value, gradient (scipy's path) and Hessian.
+    X, y = synthetic_runs(30, noise=0.01)
+    W = np.random.default_rng(1).multinomial(30, np.full(30, 1 / 30), size=2).astype(float)
+    theta = np.array([[6.0, 7.5, 0.6, 0.33, 0.38], [6.1, 7.6, 0.5, 0.34, 0.37]])
+    batch = Problem(laws.Chinchilla(), X, y, Objective(reduction=reduction), weights=W)
+    v, g = batch.value_grad(theta, None)
+    _, _, H = batch.value_grad_hess(theta, None)
+    for r in range(2):
+        one = Problem(laws.Chinchilla(), X, y, Objective(reduction=reduction), weights=W[r])
+        v1, g1, H1 = one.value_grad_hess(theta[r:r + 1], None)
+        np.testing.assert_allclose(batch.value(theta, None)[r], v1[0], rtol=1e-12)
+        np.testing.assert_allclose(v[r], v1[0], rtol=1e-12)
+        np.testing.assert_allclose(g[r], g1[0], rtol=1e-10)
+        np.testing.assert_allclose(H[r], H1[0], rtol=1e-10)
+
+
 def test_generic_hessian_agrees_with_analytic():
     law = laws.Chinchilla()
     X, _ = synthetic_runs(30)

@@ -170,3 +170,13 @@ def test_cluster_bootstrap_refits_whole_runs():
     by_points = bootstrap(result, X, y, n_resamples=4, seed=11)
     assert by_points.resampling == "points"
     assert not np.allclose(by_points.theta_samples, boot.theta_samples, rtol=1e-3)
+
+
+def test_covariance_of_samples_and_of_the_fitted_parameterization():
+    rng = np.random.default_rng(4)
+    theta = rng.normal(size=(50, 3))
+    boot = BootstrapResult(samples={"x": theta[:, 0] ** 2, "y": theta[:, 1]}, theta_samples=theta,
+                           n_resamples=50, n_failed=0, seed=0, level=0.95, resampling="points",
+                           warm_start="none", seconds=0.0)
+    np.testing.assert_allclose(boot.covariance(), np.cov(theta.T), rtol=1e-12)
+    np.testing.assert_allclose(boot.covariance(["y", "x"]), np.cov([theta[:, 1], theta[:, 0] ** 2]), rtol=1e-12)
