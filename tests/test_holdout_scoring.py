@@ -106,7 +106,8 @@ def test_fit_on_the_training_runs_recovers_the_law(results):
 
 
 def test_runs_with_ids_are_resampled_as_clusters(results):
-    assert results["fits"]["main"]["bootstrap"]["resampling"] == "runs (cluster)"
+    # the six training runs (big1 and big2 are held out), each resampled whole
+    assert results["fits"]["main"]["bootstrap"]["resampling"] == "whole runs (cluster): 6 groups"
 
 
 def test_no_holdout_leaves_no_table(runs_csv, tmp_path):

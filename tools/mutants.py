@@ -31,22 +31,22 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGE = ROOT / "build" / "mutation"
 EQUIVALENT = ROOT / "docs" / "equivalent-mutants.yaml"
 
-# Area -> (module, [functions]): the functions that compute a number or a verdict a user
-# reads ("Class.method" for methods). Text-only helpers (describe, to_dict, warnings) are
-# left out. userfit.fit_runs, which builds the hold-out table but also wires the bootstrap
-# and the allocation, is left out too: see docs/mutation-testing.md.
+# Area -> [(module, [functions])]: the functions that compute a number or a verdict a
+# user reads ("Class.method" for methods). Text-only helpers (describe, to_dict, warnings)
+# are left out.
 TARGETS = {
-    "objective": ("objective", ["Objective.__post_init__", "Objective.terms", "Objective.total",
-                                "Problem.__init__", "Problem._w", "Problem._terms", "Problem.value",
-                                "Problem.value_grad", "Problem.value_grad_hess"]),
-    "optimal": ("optimal", ["training_flops", "tokens_from_flops", "allocation_exponents",
-                            "allocation_constant", "compute_optimal"]),
-    "spec rules": ("spec", ["evaluate_claim", "_le", "_is_interval", "_is_number", "_check_rule"]),
-    "bootstrap": ("bootstrap", ["resample_weights", "bootstrap", "BootstrapResult.interval",
-                                "BootstrapResult.intervals", "BootstrapResult.standard_errors",
-                                "BootstrapResult.failed_share", "BootstrapResult.covariance"]),
-    "userfit hold-out": ("userfit", ["split_holdout", "parse_holdout", "UserFit.holdout_summary"]),
-    "checklist status": ("checklist", ["evaluate", "summary"]),
+    "objective": [("objective", ["Objective.__post_init__", "Objective.terms", "Objective.total",
+                                 "Problem.__init__", "Problem._w", "Problem._terms", "Problem.value",
+                                 "Problem.value_grad", "Problem.value_grad_hess"])],
+    "optimal": [("optimal", ["training_flops", "tokens_from_flops", "allocation_exponents",
+                             "allocation_constant", "compute_optimal"])],
+    "spec rules": [("spec", ["evaluate_claim", "_le", "_is_interval", "_is_number", "_check_rule"])],
+    "bootstrap": [("bootstrap", ["resample_weights", "bootstrap", "BootstrapResult.interval",
+                                 "BootstrapResult.intervals", "BootstrapResult.standard_errors",
+                                 "BootstrapResult.covariance"])],
+    "userfit hold-out": [("runs_input", ["split_holdout", "parse_holdout"]),
+                         ("userfit", ["_holdout_table", "UserFit.holdout_summary"])],
+    "checklist status": [("checklist", ["evaluate", "summary"])],
 }
 # The fast tests that exercise these modules directly. The others (notebook kernels, the
 # browser, the real-data grids, the wheel build) see no mutant or only add minutes; the
@@ -60,13 +60,8 @@ ALSO_COPY = ["tests", "replications", "data", "notebooks", "environment.yml", "p
 
 def patterns(areas) -> list[str]:
     """mutmut mutant-name patterns (``module.x_function__mutmut_N``, ``module.xǁClassǁmethod__mutmut_N``)."""
-    out = []
-    for area in areas:
-        module, functions = TARGETS[area]
-        for f in functions:
-            mangled = "*" if f == "*" else (f"xǁ{f.replace('.', 'ǁ')}" if "." in f else f"x_{f}")
-            out.append(f"scalerepro.{module}.{mangled}__mutmut_*")
-    return out
+    return [f"scalerepro.{module}.{'xǁ' + f.replace('.', 'ǁ') if '.' in f else 'x_' + f}__mutmut_*"
+            for area in areas for module, functions in TARGETS[area] for f in functions]
 
 
 def readable(mutant: str) -> str:
@@ -94,7 +89,7 @@ def stage(areas) -> None:
     for entry in (ROOT / "lib" / "scalerepro").iterdir():
         if entry.is_symlink() and entry.is_dir():
             (package / entry.name).symlink_to(os.readlink(entry))  # relative: to mutmut's copies
-    files = sorted({f"src/scalerepro/{TARGETS[a][0]}.py" for a in areas})
+    files = sorted({f"src/scalerepro/{module}.py" for a in areas for module, _ in TARGETS[a]})
     config = ["[mutmut]", "source_paths = src", "only_mutate =", *[f"    {f}" for f in files],
               "also_copy =", *[f"    {p}" for p in ALSO_COPY], "pytest_add_cli_args =",
               *[f"    {a}" for a in PYTEST_ARGS], "pytest_add_cli_args_test_selection =",
