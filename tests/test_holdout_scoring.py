@@ -130,3 +130,16 @@ def test_bad_holdout_option_is_named(text):
     with pytest.raises(ValueError, match=f"--holdout expects largest-compute:K with K a whole number, "
                                          f"got {text!r}"):
         userfit.parse_holdout(text)
+
+
+def test_runs_tied_at_the_cut_are_held_out_together(tmp_path):
+    # A ninth run, "tie", reaches C = 6 x 2e9 x 5e10 = 6e20 exactly as big2 does: holding out
+    # the 2 largest-compute runs must take big1 and both runs tied for second place.
+    rows = ROWS + [(18, "tie", 2e9, 5e10, 1.0)]
+    path = tmp_path / "tied.csv"
+    pd.DataFrame({"run_id": [r[1] for r in rows], "N": [r[2] for r in rows], "D": [r[3] for r in rows],
+                  "loss": [law_loss(r[2], r[3]) * r[4] for r in rows]}).to_csv(path, index=False)
+    start = laws.Chinchilla().from_natural(**TRUTH)[None, :]
+    h = userfit.run(path, tmp_path / "out", holdout=2, n_bootstrap=0, starts=start)["holdout"]
+    assert (h["k"], h["runs"], h["rows"]) == (2, 3, 5)
+    assert [p["line"] for p in h["points"]] == HELD_LINES + [18]

@@ -87,7 +87,7 @@ def _write(tmp_path, mutate):
     (lambda r: r["claims"][2]["rule"].pop("tol"), "claim 'tiny.unmeasured': rule rel_tol needs a non-negative"),
     (lambda r: r["claims"][0]["rule"].update(tol=-0.1), "rule abs_tol needs a non-negative number 'tol'"),
     (lambda r: r["claims"][0]["rule"].update(kind="in_published_interval"),
-     r"rule in_published_interval needs 'published_interval: \[low, high\]'"),
+     r"claim 'tiny.value': rule in_published_interval needs 'published_interval: \[low, high\]'$"),
     (lambda r: r["claims"][0].update(published_interval=[2.0, 1.0], rule={"kind": "in_published_interval"}),
      r"rule in_published_interval needs 'published_interval: \[low, high\]'"),
     (lambda r: r["claims"][0]["rule"].update(widen=-0.1), "claim 'tiny.value': 'widen' must be a non-negative number"),
