@@ -107,3 +107,52 @@ def few_points(seed: int = 4, n: int = 9, noise: float = 0.02):
     Columns: N, D, loss."""
     X, y = law_runs(CHINCHILLA, TRUTH, n, noise, seed, log10_N=(7, 8.5), log10_D=(8.5, 10))
     return pd.DataFrame({"N": X[:, 0], "D": X[:, 1], "loss": y})
+
+
+#: The checkpointed learning-rate sweep's learning rates: three at every (N, D) point, a
+#: fourth (``EXTRA_LR``) at the 18 points of the two largest sizes, where the best learning
+#: rate falls below the three swept.
+SWEEP_LRS = (1e-3, 2e-3, 4e-3)
+EXTRA_LR = 5e-4
+
+
+def lr_sweep_checkpoints(seed: int = 0, sizes=tuple(np.geomspace(2e7, 2e9, 9)),
+                         tokens_per_param=(5, 8, 12, 16, 20, 26, 35, 50, 80), checkpoints: int = 10,
+                         noise: float = 0.004, row_noise: float = 0.001):
+    """A learning-rate sweep with checkpoints shaped like a public one: 81 (N, D) points
+    (9 sizes x 9 tokens per parameter), three learning rates at each and a fourth at the 18
+    points of the two largest sizes: 261 runs, each logging ``checkpoints`` evenly spaced
+    rows (2610 rows).
+
+    The loss is the known law (:data:`TRUTH`, in non-embedding parameters) at the tokens
+    seen so far, times 1 + 0.03 (1 - fraction done) before the end of a decaying schedule,
+    times the U-shaped learning-rate penalty of ``make_lr_sweep`` (best learning rate
+    falling with size), times a per-run and a per-row log-normal noise. Columns, named as
+    an export would: run_name, step, non_embedding_params (the law's N), params (with the
+    embedding matrix: 32000 x d_model), tokens, learning_rate, eval_loss.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, N in enumerate(sizes):
+        N = float(f"{N:.4g}")
+        d_model = 64 * round(512 * (N / 2e7) ** 0.35 / 64)
+        total = N + 32000 * d_model
+        rates = SWEEP_LRS + ((EXTRA_LR,) if i >= len(sizes) - 2 else ())
+        for tpp in tokens_per_param:
+            D_final = float(f"{tpp * N:.6g}")
+            for lr in rates:
+                run = f"n{N:.3g}-tpp{tpp}-lr{lr:g}"
+                penalty = 1 + make_lr_sweep.PENALTY * np.log10(lr / make_lr_sweep.best_lr(N)) ** 2
+                effect = rng.normal(0, noise)
+                for k in range(1, checkpoints + 1):
+                    done = k / checkpoints
+                    D = float(f"{done * D_final:.6g}")
+                    loss = (float(law_loss(N, D)) * (1 + 0.03 * (1 - done)) * penalty
+                            * np.exp(effect + rng.normal(0, row_noise)))
+                    rows.append({"run_name": run, "step": k * 100, "non_embedding_params": N, "params": total,
+                                 "tokens": D, "learning_rate": lr, "eval_loss": round(loss, 5)})
+    return pd.DataFrame(rows)
+
+
+#: How ``scalerepro fit`` / ``sensitivity`` read :func:`lr_sweep_checkpoints`.
+SWEEP_COLUMNS = "N=non_embedding_params,D=tokens,loss=eval_loss,run=run_name,step=step"

@@ -281,7 +281,117 @@ def cmd_fit(args) -> int:
     return 0
 
 
-COMMANDS = (add_list, add_run, add_report, add_data, add_fit)
+SENSITIVITY_DESCRIPTION = """\
+How far do fitting choices move the compute-optimal allocation of your runs? Fits the
+Chinchilla form to RUNS.csv with the careful protocol (the default) and then with one
+choice changed at a time -- the (Mis)Fitting survey's: form, objective, reduction,
+optimizer, initialization, Huber delta; best run per (N, D) against all rows and fixed
+learning rates; final checkpoints, all, or only after 10/20/50% of training; tokens per
+parameter <= 18 or >= 22; models up to 100M / 400M; the 5 highest losses; parameters with
+or without embeddings (--alt-params). Each variant gets the fit's diagnostics and a
+bootstrap over whole runs or (N, D) groups; a variant the data do not identify is listed
+but left out of the spread. Writes results.json and report.html.
+
+The CSV is read exactly as by `scalerepro fit` (same roles, --columns, --per-nd,
+--checkpoints, --drop-highest-loss); the default keeps your options and drops nothing
+unless asked.
+"""
+
+
+def add_sensitivity(sub):
+    p = sub.add_parser("sensitivity", help="how fitting choices move the allocation of your own runs (CSV)",
+                       description=SENSITIVITY_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("csv", metavar="RUNS.csv", help="one row per run or checkpoint: N, D (or C), loss[, run, step]")
+    p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
+                   help="map roles N, D, C, loss, run, step to the file's columns (as for `scalerepro fit`)")
+    p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None,
+                   help="several runs at one (N, D): the default keeps the lowest-loss run (best), averages "
+                        "them (mean) or keeps all rows (all); the variants try the others")
+    p.add_argument("--checkpoints", choices=("final", "all"), default="all",
+                   help="rows of one run in the default: every checkpoint (all; default) or the last row (final)")
+    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
+                   help="the default drops the K highest losses (default 0: nothing dropped)")
+    p.add_argument("--budget", dest="budgets", type=float, action="append", default=None, metavar="C",
+                   help="compute budget in FLOPs for the allocation; repeatable (default: the largest fitted "
+                        "compute, 10x and 100x it)")
+    p.add_argument("--alt-params", default=None, metavar="COLUMN",
+                   help="the other parameter count (with or without embeddings) for the counting variant "
+                        "(default: found when exactly one other column is named like a parameter count)")
+    p.add_argument("--include-unidentified", action="store_true",
+                   help="include variants the data do not identify in the spread")
+    p.add_argument("--n-bootstrap", type=int, default=1000, help="resamples of the default (default 1000)")
+    p.add_argument("--n-bootstrap-variants", type=int, default=200,
+                   help="resamples of every other Newton-fitted variant (default 200)")
+    p.add_argument("--n-bootstrap-scipy", type=int, default=50,
+                   help="resamples of the MAE variant, one scipy fit each (default 50)")
+    p.add_argument("--scipy-starts", type=int, default=20,
+                   help="best grid points that start each scipy-fitted variant (default 20)")
+    p.add_argument("--screened-starts", type=int, default=100,
+                   help="best grid points that start each other Newton variant (default 100; the default "
+                        "variant uses the whole 4500-point grid)")
+    p.add_argument("--seed", type=int, default=0, help="seed; each variant's own seed derives from it (default 0)")
+    p.add_argument("--out", default="sensitivity_out", help="output directory for results.json and report.html")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 1 when any diagnostic has severity error (outputs are still written)")
+    p.set_defaults(func=cmd_sensitivity)
+
+
+def cmd_sensitivity(args) -> int:
+    from . import runs_input, usersensitivity
+
+    try:
+        columns = runs_input.parse_columns(args.columns)
+        runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
+        for name in ("n_bootstrap", "n_bootstrap_variants", "n_bootstrap_scipy"):
+            if getattr(args, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+        for name in ("scipy_starts", "screened_starts"):
+            if getattr(args, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+        if args.budgets and not all(c > 0 for c in args.budgets):
+            raise ValueError(f"--budget must be a positive number of FLOPs, got {args.budgets}")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    results = usersensitivity.run(
+        args.csv, args.out, columns=columns, per_nd=args.per_nd, checkpoints=args.checkpoints,
+        drop_highest_loss=args.drop_highest_loss, budgets=args.budgets, alt_params=args.alt_params,
+        n_bootstrap=args.n_bootstrap, n_bootstrap_variants=args.n_bootstrap_variants,
+        n_bootstrap_scipy=args.n_bootstrap_scipy, scipy_starts=args.scipy_starts,
+        screened_starts=args.screened_starts, seed=args.seed, include_unidentified=args.include_unidentified,
+        progress=not args.no_progress)
+    budgets = results["budgets"]
+    c = budgets[len(budgets) // 2]
+    rows = []
+    for v in results["variants"]:
+        alloc = next((a for a in v.get("allocation") or [] if a["C"] == c), {})
+        tpp = alloc.get("tokens_per_param")
+        rows.append({"variant": v["variant"], "points": v["n_points"],
+                     "tokens/param": "" if tpp is None else f"{tpp:.3g}",
+                     "95% interval": _interval_text(alloc.get("tokens_per_param_interval")),
+                     "outcome": v["outcome"] + ("" if v["in_spread"] else " (not in spread)")})
+    print(f"{results['selection']['rows_read']} rows read; the default fits {results['selection']['rows_used']}; "
+          f"{len(results['variants'])} variants fitted, {len(results['skipped'])} not (see report)")
+    print(f"allocation at C = {c:.3g} FLOP:")
+    print(_table(rows, ["variant", "points", "tokens/param", "95% interval", "outcome"]), flush=True)
+    for b in results["spread"]["budgets"]:
+        s = b["tokens_per_param"]
+        if s.get("max_variant"):
+            print(f"C = {b['C']:.3g}: tokens per parameter spread {s['ratio']:.3g}x over {s['n_variants']} variants "
+                  f"({s['min']:.3g} {s['min_variant']} to {s['max']:.3g} {s['max_variant']})")
+    if results.get("diagnostics"):
+        print(_diagnostics_text(results["diagnostics"]))
+    for message in results.get("warnings", []):
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+    print(f"wrote {args.out}/results.json and {args.out}/report.html")
+    errors = [d for d in results.get("diagnostics", []) if d["severity"] == "error"]
+    if args.strict and errors:
+        print(f"scalerepro: --strict: {len(errors)} diagnostic(s) of severity error", file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS = (add_list, add_run, add_report, add_data, add_fit, add_sensitivity)
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -45,6 +45,8 @@ CODES = {
     "optimum_at_edge": "an IsoFLOP budget's loss minimum lies at the edge of its sampled sizes",
     "off_centre_grid": "an IsoFLOP budget's sizes are not centred on its minimum (biases a parabola)",
     "few_sizes": "an IsoFLOP budget has too few model sizes to locate its minimum",
+    "parameter_counting": "which column gives the other parameter count (with or without embeddings) "
+                          "for a counting variant",
     "not_converged": "the optimizer stopped without meeting its stopping rule",
     "no_interval": "no uncertainty interval was computed",
     "bootstrap_failures": "bootstrap resamples that could not be refitted, left out of the interval",

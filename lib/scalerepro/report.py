@@ -97,6 +97,12 @@ def render_report(results: dict, executed_notebook=None) -> str:
         verdicts=VERDICTS)
 
 
+def render_sensitivity_report(results: dict, figures: list[dict]) -> str:
+    """HTML for ``scalerepro sensitivity``: the spread table, the figure of the allocation
+    across variants (``figures``: ``{name, caption, uri}``) and one row per variant."""
+    return _ENV.get_template("sensitivity_report.html.j2").render(r=results, figures=figures)
+
+
 def notebook_to_html(executed_notebook, html_path) -> None:
     """The executed notebook as one offline HTML file (images embedded, no CDN scripts)."""
     from nbconvert import HTMLExporter

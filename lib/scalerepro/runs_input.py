@@ -264,6 +264,24 @@ class PreparedRuns:
                 "dropped_by_reason": _reason_counts(self.dropped)}
 
 
+def run_labels(frame: pd.DataFrame) -> pd.Series:
+    """Each row's run: its run id, or its own line when the file has no run ids."""
+    return _run_labels(frame)
+
+
+def final_rows(frame: pd.DataFrame) -> pd.Series:
+    """True for each run's last row (largest step, else largest D, else largest C)."""
+    return _final_rows(frame)
+
+
+def swept_columns(frame: pd.DataFrame) -> list[str]:
+    """Extra numeric columns named like a hyperparameter (learning rate, ...) that differ
+    between runs at the same (N, D): what a sweep varied."""
+    design = _design_key(frame)
+    return [c for c in _varying_columns(frame, design, frame.attrs.get("roles", {}).values())
+            if HYPERPARAMETER_NAMES.search(str(c)) and pd.api.types.is_numeric_dtype(frame[c])]
+
+
 def _run_labels(frame: pd.DataFrame) -> pd.Series:
     if "run" in frame.columns:
         return frame["run"].astype(str)
@@ -517,6 +535,25 @@ def _bootstrap_groups(frame: pd.DataFrame, per_nd, design) -> tuple[np.ndarray |
     _, component = connected_components(graph, directed=False)
     groups = component[:n]
     return groups, "whole (N, D) groups" if by_design else "whole runs"
+
+
+def from_frame(frame: pd.DataFrame, name: str, *, per_nd: str | None = None, checkpoints: str = "all",
+               drop_highest_loss: int = 0) -> PreparedRuns:
+    """A table already in memory (a registry dataset, in file order) through the same
+    selection as a CSV: role-named columns (N, D and/or C, loss; optional run, step) get
+    ``line`` (the file line, header = line 1) and C = 6ND when absent, then
+    :func:`select_runs`. ``name`` labels the rows in messages and records."""
+    check_options(per_nd, checkpoints, drop_highest_loss)
+    table = frame.reset_index(drop=True).copy()
+    table["line"] = np.arange(len(table)) + 2
+    if "C" not in table.columns and {"N", "D"} <= set(table.columns):
+        table["C"] = optimal.training_flops(table["N"], table["D"])
+    table.attrs = {**frame.attrs, "roles": {r: r for r in ROLES if r in table.columns}}
+    prepared = select_runs(table, per_nd=per_nd, checkpoints=checkpoints, drop_highest_loss=drop_highest_loss,
+                           path=name)
+    prepared.path = None
+    prepared.options["source"] = name
+    return prepared
 
 
 def prepare_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, per_nd: str | None = None,

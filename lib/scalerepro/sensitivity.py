@@ -2,39 +2,71 @@
 
 Why: Li, Kudugunta and Zettlemoyer (2025, "(Mis)Fitting") show that choices a paper rarely
 reports -- the form, the objective, the optimizer and its tolerance, the starts, the Huber
-delta, which runs enter the fit -- move the compute-optimal allocation by orders of
-magnitude. This module states each choice as a :class:`Variant` (a difference from the
-default protocol, kept as plain data so the table says exactly what was changed) and
-:func:`run_variants` fits them all and returns one row per variant.
+delta, which runs and checkpoints enter the fit, how parameters are counted -- move the
+compute-optimal allocation by orders of magnitude. This module states each choice as a
+:class:`Variant` (a difference from the default protocol, kept as plain data so the table
+says exactly what was changed) and :func:`run_variant` fits one variant; :func:`run_variants`
+fits a list and returns one row per variant.
+
+The runs come in as a :class:`~scalerepro.runs_input.PreparedRuns` -- the same object
+``scalerepro fit`` uses, from a user's CSV or from a registry table -- and a variant's data
+choices (several runs per (N, D), checkpoints, dropped losses, subsets, parameter counting)
+are applied to its validated rows by :func:`variant_data` through the same
+:func:`~scalerepro.runs_input.select_runs`, so a choice means the same thing here as in a
+fit. Every variant gets the fit's diagnostics: the design checks, the identifiability checks
+(a variant the data do not determine says so), and a bootstrap that resamples whole runs or
+(N, D) groups whenever rows share one.
 
 The default protocol is the careful one of Besiroglu et al. 2024: Chinchilla form, Huber
-(delta 1e-3) on log loss summed over points, all starts of Hoffmann's grid, the five
-highest-loss runs dropped. It is solved with the library's batched Newton method, which
-reaches the same optimum as L-BFGS-B from the full grid. Variants that need a scipy
-optimizer (the optimizer variants and MAE, whose objective has no second derivative) run
-one start at a time, so they start from the few best grid points (by the variant's own
-objective), not from the full grid; the table records the number of starts.
+(delta 1e-3) on log loss summed over points, all starts of Hoffmann's grid, solved with the
+library's batched Newton method. Variants that need a scipy optimizer (the optimizer
+variants and MAE, whose objective has no second derivative) run one start at a time, so they
+start from the few best grid points by the variant's own objective; the table records the
+starts of every variant. Each variant is an independent task: its inputs are the prepared
+runs, the variant and the :class:`Options`, and its random numbers come from a seed derived
+from the options' seed and the variant's name, not from the order variants run in.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from . import laws, optimal
+from . import design_checks, identifiability, laws, optimal, runs_input
 from .bootstrap import BootstrapResult, bootstrap, resample_weights
+from .diagnostics import Diagnostic, sorted_by_severity
 from .fit import FitResult, FitWarning, fit
-from .selection import drop_largest, keep_where
+from .validate import InputError
 
 DEFAULT_BUDGETS = (1e21, 1e23, 1e25)
 #: Hoffmann et al. 2022's unrounded estimates (log A, log B, log E, alpha, beta), from the
 #: paper's TeX source: the "published values" initialization.
 HOFFMANN_THETA = {"a": 6.0073404, "b": 6.0179186, "e": 0.5267228, "alpha": 0.33917084, "beta": 0.2849083}
 DEFAULT_FIT = {"objective": "huber", "delta": 1e-3, "space": "log", "reduction": "sum", "optimizer": "newton"}
+#: Data choices and their defaults. per_nd, checkpoints, drop_highest_loss: as in
+#: :mod:`scalerepro.runs_input` (the base comes from the prepared runs' options). after:
+#: keep only rows at or beyond this fraction of their run's training (steps, else tokens).
+#: n_column: count parameters from this other column. fixed: (column, value), keep only runs
+#: with that hyperparameter value. max_N / min_N: keep runs with N at most / at least this.
+#: tpp_max / tpp_min: keep runs trained to at most / at least this many tokens per parameter
+#: (each run's final row decides). tpp_median: "low" / "high", keep runs at or below / above
+#: the median tokens per parameter of the selected rows.
+DATA_DEFAULTS = {"per_nd": None, "checkpoints": "all", "drop_highest_loss": 0, "after": None, "n_column": None,
+                 "fixed": None, "max_N": None, "min_N": None, "tpp_max": None, "tpp_min": None, "tpp_median": None}
+#: The survey's own choices (Li et al.'s released analysis code): tokens per parameter at
+#: most 18 / at least 22 around Chinchilla's 20, models up to 100M / 400M parameters, and
+#: checkpoints after 10%, 20% and 50% of training.
+SURVEY_TPP = (18.0, 22.0)
+SURVEY_MAX_N = (1e8, 4e8)
+SURVEY_AFTER = (0.1, 0.2, 0.5)
+#: Starts of the non-default Newton variants on a user's runs: the best of the full grid by
+#: the variant's own objective (the survey's "search the grid, optimize the best k").
+SCREENED_STARTS = 100
 
 
 @dataclass(frozen=True)
@@ -42,11 +74,10 @@ class Variant:
     """One fitting protocol, described by how it differs from the default.
 
     starts: ``"grid"`` (every grid point), ``"best_grid"`` (the ``k`` best grid points by
-    the variant's objective; ``k=1`` is "the single best grid point"), ``"random"`` (``k``
-    uniform draws in the grid's box) or ``"hoffmann"`` (Hoffmann et al.'s published values).
-    subset: ``"default"`` (drop the highest-loss outliers), ``"keep_outliers"``,
-    ``"min_N"`` (also drop N < ``threshold``), ``"tpp_low"`` / ``"tpp_high"`` (keep runs
-    with D/N at most / above the median of the default set).
+    the variant's own objective; ``k=1`` is "the single best grid point"), ``"random"``
+    (``k`` uniform draws in the grid's box) or ``"hoffmann"`` (Hoffmann et al.'s published
+    values). data: overrides of the data choices (see :data:`DATA_DEFAULTS`). bootstrap:
+    whether the variant gets a bootstrap interval.
     """
 
     name: str
@@ -55,27 +86,80 @@ class Variant:
     fit: dict = field(default_factory=dict)   # overrides of DEFAULT_FIT
     starts: str = "grid"
     k: int | None = None
-    subset: str = "default"
-    threshold: float | None = None
+    data: dict = field(default_factory=dict)  # overrides of the data choices
     bootstrap: bool = False
 
     def fit_options(self) -> dict:
         return {**DEFAULT_FIT, **self.fit}
 
+    @property
+    def scipy(self) -> bool:
+        """Fitted by a scipy optimizer one start at a time (and bootstrapped the same way)."""
+        return self.fit_options()["optimizer"] not in ("newton", "grid")
+
     def describe(self) -> dict:
         opts = self.fit_options()
+        data = ", ".join(f"{k} {_choice_text(v)}" for k, v in self.data.items()) or "default"
         return {"variant": self.name, "group": self.group, "form": "alpha = beta" if self.tied else "alpha, beta free",
                 "objective": opts["objective"] + ("" if opts["objective"] != "huber" else f" (delta {opts['delta']:g})"),
                 "space": opts["space"], "reduction": opts["reduction"], "optimizer": opts["optimizer"],
-                "starts": self.starts + ("" if self.k is None else f":{self.k}"),
-                "subset": self.subset + ("" if self.threshold is None else f":{self.threshold:g}")}
+                "starts": self.starts + ("" if self.k is None else f":{self.k}"), "data": data}
 
 
+def _choice_text(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return "=".join(_choice_text(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What every variant of one analysis shares.
+
+    grid_axes: lists for a, b, e, alpha, beta (None: the law's own grid, Hoffmann's 4500
+    starts). n_bootstrap: resamples of the default variant (and of every variant flagged for
+    a bootstrap unless ``n_bootstrap_variants`` is given); n_bootstrap_scipy: resamples of a
+    scipy-fitted variant (one scipy fit each). seed: the analysis seed, from which each
+    variant's own seed is derived (:func:`variant_seed`).
+    """
+
+    budgets: tuple = DEFAULT_BUDGETS
+    grid_axes: dict | None = None
+    n_bootstrap: int = 1000
+    n_bootstrap_variants: int | None = None
+    n_bootstrap_scipy: int = 100
+    seed: int = 42
+
+    def resamples(self, variant: Variant) -> int:
+        if not variant.bootstrap:
+            return 0
+        if variant.scipy:
+            return self.n_bootstrap_scipy
+        if variant.group == "default" or self.n_bootstrap_variants is None:
+            return self.n_bootstrap
+        return self.n_bootstrap_variants
+
+
+def variant_seed(seed: int, variant: Variant) -> int:
+    """The variant's own seed: the analysis seed for the default (so it matches
+    ``scalerepro fit --seed``), otherwise a hash of the seed and the variant's name, so a
+    variant's random starts and resamples do not depend on which variants ran before it."""
+    if variant.group == "default":
+        return int(seed)
+    digest = hashlib.sha256(f"{int(seed)}:{variant.name}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+# ----------------------------------------------------------------------------- variant sets
 def standard_variants(huber_deltas=(1e-4, 1e-2, 1e-1), min_n=(1e8, 3e8), scipy_starts: int = 50,
                       n_random_starts: int = 100) -> list[Variant]:
-    """The variants of issue 6 / the (Mis)Fitting survey, the default first.
+    """The variants of the Chinchilla replication (issue 6), the default first.
 
-    Bootstraps are requested for the default and the objective variants.
+    The default keeps the caller's data choices (the replication drops the 5 highest losses);
+    "keep the outliers" drops none. Bootstraps are requested for the default and the objective
+    variants.
     """
     scipy = dict(starts="best_grid", k=scipy_starts)
     v = [Variant("default", "default", bootstrap=True),
@@ -96,42 +180,239 @@ def standard_variants(huber_deltas=(1e-4, 1e-2, 1e-1), min_n=(1e8, 3e8), scipy_s
                  k=n_random_starts),
          Variant("initialization: Hoffmann's published values", "initialization", starts="hoffmann")]
     v += [Variant(f"huber delta: {d:g}", "huber delta", fit={"delta": float(d)}) for d in huber_deltas]
-    v += [Variant(f"data: drop N < {t:g}", "data subset", subset="min_N", threshold=float(t)) for t in min_n]
-    v += [Variant("data: low tokens per parameter only", "data subset", subset="tpp_low"),
-          Variant("data: high tokens per parameter only", "data subset", subset="tpp_high"),
-          Variant("data: keep the outliers", "data subset", subset="keep_outliers")]
+    v += [Variant(f"data: drop N < {t:g}", "data subset", data={"min_N": float(t)}) for t in min_n]
+    v += [Variant("data: low tokens per parameter only", "data subset", data={"tpp_median": "low"}),
+          Variant("data: high tokens per parameter only", "data subset", data={"tpp_median": "high"}),
+          Variant("data: keep the outliers", "data subset", data={"drop_highest_loss": 0})]
     return v
 
 
-# ----------------------------------------------------------------------------- pieces
-def select_points(runs: pd.DataFrame, variant: Variant, n_outliers: int = 5):
-    """The rows a variant fits and the records of the rows it leaves out (with reasons)."""
-    if variant.subset == "keep_outliers":
-        return runs, []
-    base, dropped = drop_largest(runs, "loss", n_outliers, reason="highest-loss outlier (Besiroglu et al. 2024)")
-    if variant.subset == "default":
-        return base, dropped
-    if variant.subset == "min_N":
-        kept, more = keep_where(base, base["N"] >= variant.threshold, f"N < {variant.threshold:g}")
-        return kept, dropped + more
-    if variant.subset in ("tpp_low", "tpp_high"):
-        ratio = base["D"] / base["N"]
-        median = float(ratio.median())
-        low = variant.subset == "tpp_low"
-        mask = ratio <= median if low else ratio > median
-        reason = f"tokens per parameter {'above' if low else 'at or below'} the median {median:.3g}"
-        kept, more = keep_where(base, mask, reason)
-        return kept, dropped + more
-    raise ValueError(f"unknown subset {variant.subset!r}")
+def user_variants(prepared: runs_input.PreparedRuns, *, huber_deltas=(1e-4, 1e-2, 1e-1), scipy_starts: int = 20,
+                  screened_starts: int = SCREENED_STARTS, n_random_starts: int = 100, n_column: str | None = None,
+                  drop_highest_loss: int = 5) -> tuple[list[Variant], list[dict]]:
+    """Every variant group for a user's runs, the default (the user's own options) first.
+
+    The fit groups are the replication's; the data groups are the survey's own choices where
+    the replication's stand-ins (a median split, a minimum size) do not fit a user's sweep:
+    best run per (N, D) against all rows and fixed hyperparameter values; final checkpoints,
+    all, or only after 10/20/50% of training; tokens per parameter at most 18 / at least 22;
+    models up to 100M / 400M parameters; the 5 highest losses dropped (or kept, when the
+    default drops them); parameters counted from ``n_column`` (with or without embeddings).
+    A group that cannot apply to these runs (no checkpoints, one run per (N, D)) is left out
+    and listed with the reason. Non-default Newton variants start from the
+    ``screened_starts`` best grid points by their own objective, scipy variants from the
+    ``scipy_starts`` best; every Newton variant and MAE get a bootstrap.
+
+    Returns (variants, not_applicable) with not_applicable = [{variant, group, reason}].
+    """
+    screened = dict(starts="best_grid", k=screened_starts)
+    scipy = dict(starts="best_grid", k=scipy_starts)
+    source, options = prepared.source, prepared.options
+    v = [Variant("default", "default", bootstrap=True),
+         Variant("form: alpha = beta", "form", tied=True, bootstrap=True, **screened),
+         Variant("objective: Huber on raw loss", "objective", fit={"space": "raw"}, bootstrap=True, **screened),
+         Variant("objective: MSE on log loss", "objective", fit={"objective": "mse"}, bootstrap=True, **screened),
+         Variant("objective: MAE on log loss (L-BFGS-B)", "objective",
+                 fit={"objective": "mae", "optimizer": "L-BFGS-B"}, bootstrap=True, **scipy),
+         Variant("reduction: mean (Newton)", "reduction", fit={"reduction": "mean"}, bootstrap=True, **screened),
+         Variant("reduction: mean (L-BFGS-B, default tolerances)", "reduction",
+                 fit={"reduction": "mean", "optimizer": "L-BFGS-B"}, **scipy),
+         Variant("optimizer: L-BFGS-B", "optimizer", fit={"optimizer": "L-BFGS-B"}, **scipy),
+         Variant("optimizer: BFGS", "optimizer", fit={"optimizer": "BFGS"}, **scipy),
+         Variant("optimizer: nonlinear least squares", "optimizer", fit={"optimizer": "least_squares"}, **scipy),
+         Variant("optimizer: grid search only", "optimizer", fit={"optimizer": "grid"}),
+         Variant(f"initialization: best {screened_starts} grid points (the variants' starts)", "initialization",
+                 bootstrap=True, **screened),
+         Variant("initialization: single best grid point", "initialization", starts="best_grid", k=1,
+                 bootstrap=True),
+         Variant(f"initialization: {n_random_starts} random starts", "initialization", starts="random",
+                 k=n_random_starts, bootstrap=True),
+         Variant("initialization: Hoffmann's published values", "initialization", starts="hoffmann",
+                 bootstrap=True)]
+    v += [Variant(f"huber delta: {d:g}", "huber delta", fit={"delta": float(d)}, bootstrap=True, **screened)
+          for d in huber_deltas]
+    not_applicable = []
+
+    def data(name, group, **choices):
+        v.append(Variant(name, group, data=choices, bootstrap=True, **screened))
+
+    runs = runs_input.run_labels(source)
+    several_rows = bool((runs.value_counts() > 1).any())
+    if several_rows:
+        data("checkpoints: final only", "checkpoints", checkpoints="final", after=None)
+        data("checkpoints: all", "checkpoints", checkpoints="all", after=None)
+        for f in SURVEY_AFTER:
+            data(f"checkpoints: after {f:.0%} of training", "checkpoints", checkpoints="all", after=f)
+    else:
+        not_applicable.append({"variant": "checkpoints: final only / all / after a fraction of training",
+                               "group": "checkpoints", "reason": "every run has one row (no checkpoints)"})
+    final = source[runs_input.final_rows(source)]
+    design = final[["N", "D"]].round(decimals=0) if "D" in final.columns else final[["N"]]
+    several_runs = bool(design.duplicated().any())
+    if several_runs:
+        data("hyperparameters: best run per (N, D)", "hyperparameter selection", per_nd="best", fixed=None)
+        data("hyperparameters: all rows", "hyperparameter selection", per_nd="all", fixed=None)
+        n_points = len(design.drop_duplicates())
+        for column in runs_input.swept_columns(source):
+            counts = final.groupby(final[column])[list(design.columns)].apply(lambda g: len(g.drop_duplicates()))
+            for value, n in counts.items():
+                if n >= n_points / 2:
+                    data(f"hyperparameters: {column} = {value:g} only", "hyperparameter selection",
+                         fixed=(column, float(value)), per_nd=options.get("per_nd") or "best")
+    else:
+        not_applicable.append({"variant": "hyperparameters: best run per (N, D) / all rows", "group":
+                               "hyperparameter selection", "reason": "one run per (N, D) design point"})
+    tpp_max, tpp_min = SURVEY_TPP
+    data(f"data: tokens per parameter <= {tpp_max:g}", "data subset", tpp_max=tpp_max)
+    data(f"data: tokens per parameter >= {tpp_min:g}", "data subset", tpp_min=tpp_min)
+    for n in SURVEY_MAX_N:
+        data(f"data: models up to {n:.3g} parameters", "data subset", max_N=n)
+    dropped = int(options.get("drop_highest_loss") or 0)
+    if dropped:
+        data("outliers: keep every loss", "outliers", drop_highest_loss=0)
+    else:
+        data(f"outliers: drop the {drop_highest_loss} highest losses", "outliers", drop_highest_loss=drop_highest_loss)
+    if n_column:
+        ratio = float((source[n_column] / source["N"]).median())
+        which = "with embeddings" if ratio > 1 else "without embeddings" if ratio < 1 else "same as N"
+        data(f"counting: N from {n_column!r} ({which})", "parameter counting", n_column=n_column)
+    else:
+        not_applicable.append({"variant": "counting: parameters with / without embeddings", "group":
+                               "parameter counting", "reason": "the file has one parameter-count column "
+                               "(give the other with --alt-params COLUMN)"})
+    return v, not_applicable
 
 
-def grid_starts(law: laws.Chinchilla, axes: dict) -> np.ndarray:
-    """Hoffmann's grid from ``axes`` (a, b, e, alpha, beta lists); beta is dropped when tied."""
-    names = list(law.param_names)
-    return laws.grid(**{k: np.asarray(axes[k], float) for k in names})
+# ----------------------------------------------------------------------------- data
+@dataclass
+class VariantData:
+    """The rows a variant fits: a PreparedRuns (frame, groups, dropped rows with reasons,
+    selection diagnostics) after the variant's data choices, and those choices."""
+
+    selection: runs_input.PreparedRuns
+    choices: dict
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.selection.frame
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.frame[["N", "D"]].to_numpy(float)
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.frame["loss"].to_numpy(float)
+
+    def fingerprint(self) -> str:
+        """Equal for two selections with the same points, values and resampling groups."""
+        h = hashlib.sha256()
+        for column in ("N", "D", "loss"):
+            h.update(np.ascontiguousarray(self.frame[column].to_numpy(float)).tobytes())
+        h.update(np.asarray(self.frame.index).tobytes())
+        if self.selection.groups is not None:
+            h.update(pd.factorize(self.selection.groups)[0].astype(np.int64).tobytes())
+        return h.hexdigest()
 
 
-def make_starts(variant: Variant, law, X, y, axes: dict, seed: int) -> np.ndarray:
+def data_choices(prepared: runs_input.PreparedRuns, variant: Variant) -> dict:
+    """The variant's data choices: the defaults, the prepared runs' options, the variant's."""
+    base = {k: prepared.options.get(k, DATA_DEFAULTS[k]) for k in ("per_nd", "checkpoints", "drop_highest_loss")}
+    unknown = sorted(set(variant.data) - set(DATA_DEFAULTS))
+    if unknown:
+        raise ValueError(f"variant {variant.name!r}: unknown data choices {unknown}; valid: {', '.join(DATA_DEFAULTS)}")
+    return {**DATA_DEFAULTS, **base, **variant.data}
+
+
+def variant_data(prepared: runs_input.PreparedRuns, variant: Variant) -> VariantData:
+    """Apply the variant's data choices to the prepared runs' validated rows.
+
+    Order: parameter counting, a fixed hyperparameter value and the checkpoint fraction on
+    the rows read; then :func:`~scalerepro.runs_input.select_runs` (checkpoints, several
+    runs per (N, D), the highest losses); then the size and tokens-per-parameter subsets,
+    which keep or drop whole runs. Every row left out is recorded with its reason.
+    """
+    choices = data_choices(prepared, variant)
+    source = prepared.source
+    frame = source.copy()
+    frame.attrs = dict(source.attrs)
+    dropped: list[dict] = []
+
+    def drop(mask, reason):
+        """Drop the rows of ``frame`` where mask is True."""
+        nonlocal frame
+        mask = np.asarray(mask, bool)
+        dropped.extend({"index": int(i), "line": int(line), "reason": reason}
+                       for i, line in zip(frame.index[mask], frame["line"][mask]))
+        attrs = frame.attrs
+        frame = frame[~mask]
+        frame.attrs = attrs
+
+    if choices["n_column"]:
+        column = choices["n_column"]
+        frame["N"] = frame[column].astype(float)
+        frame["C"] = optimal.training_flops(frame["N"], frame["D"])
+    if choices["fixed"]:
+        column, value = choices["fixed"]
+        drop(~np.isclose(frame[column].astype(float), value, rtol=1e-9, atol=0),
+             f"{column} is not {value:g} (a fixed hyperparameter value)")
+    if choices["after"]:
+        order = "step" if "step" in frame.columns else "D"
+        fraction = frame[order] / frame[order].groupby(runs_input.run_labels(frame)).transform("max")
+        drop(fraction <= choices["after"] + 1e-12,
+             f"checkpoint at or before {choices['after']:.0%} of its run's training")
+    selection = runs_input.select_runs(frame, per_nd=choices["per_nd"], checkpoints=choices["checkpoints"],
+                                       drop_highest_loss=choices["drop_highest_loss"], path=prepared.path)
+    work = selection.frame
+    keep = np.ones(len(work), bool)
+    reasons = []
+    if choices["max_N"] is not None:
+        reasons.append((work["N"].to_numpy() > choices["max_N"], f"N above {choices['max_N']:.3g}"))
+    if choices["min_N"] is not None:
+        reasons.append((work["N"].to_numpy() < choices["min_N"], f"N < {choices['min_N']:g}"))
+    if choices["tpp_max"] is not None or choices["tpp_min"] is not None:
+        runs = runs_input.run_labels(work)
+        final = work[runs_input.final_rows(work)]
+        per_run = (final["D"] / final["N"]).groupby(runs_input.run_labels(final)).max()
+        tpp = runs.map(per_run).to_numpy(float)
+        if choices["tpp_max"] is not None:
+            reasons.append((tpp > choices["tpp_max"] * (1 + 1e-9),
+                            f"its run is trained to more than {choices['tpp_max']:g} tokens per parameter"))
+        if choices["tpp_min"] is not None:
+            reasons.append((tpp < choices["tpp_min"] * (1 - 1e-9),
+                            f"its run is trained to fewer than {choices['tpp_min']:g} tokens per parameter"))
+    if choices["tpp_median"] is not None:
+        ratio = (work["D"] / work["N"]).to_numpy()
+        median = float(np.median(ratio))
+        low = choices["tpp_median"] == "low"
+        reasons.append((ratio > median if low else ratio <= median,
+                        f"tokens per parameter {'above' if low else 'at or below'} the median {median:.3g}"))
+    for mask, reason in reasons:
+        new = mask & keep
+        dropped_rows = work[new]
+        dropped.extend({"index": int(i), "line": int(line), "reason": reason}
+                       for i, line in zip(dropped_rows.index, dropped_rows["line"]))
+        keep &= ~mask
+    groups = selection.groups
+    if not keep.all():
+        work = work[keep]
+        groups = None if groups is None else groups[keep]
+    selection = replace(selection, frame=work, groups=groups, dropped=dropped + selection.dropped,
+                        source=source, options={**prepared.options, **{k: v for k, v in choices.items()
+                                                                       if k in ("per_nd", "checkpoints",
+                                                                                "drop_highest_loss")}})
+    return VariantData(selection=selection, choices=choices)
+
+
+def grid_starts(law: laws.Chinchilla, axes: dict | None) -> np.ndarray:
+    """Hoffmann's grid from ``axes`` (a, b, e, alpha, beta lists; beta is dropped when
+    tied), or the law's own grid when ``axes`` is None."""
+    if axes is None:
+        return law.default_starts()
+    return laws.grid(**{k: np.asarray(axes[k], float) for k in law.param_names})
+
+
+def make_starts(variant: Variant, law, X, y, axes: dict | None, seed: int) -> np.ndarray:
     """Starting points of a variant, in the law's fitted parameterization."""
     full = grid_starts(law, axes)
     if variant.starts == "grid":
@@ -150,6 +431,12 @@ def make_starts(variant: Variant, law, X, y, axes: dict, seed: int) -> np.ndarra
     raise ValueError(f"unknown starts {variant.starts!r}")
 
 
+# ----------------------------------------------------------------------------- allocation
+def budget_key(c: float) -> str:
+    """A budget as it appears in column names: 1e+23, 3.2e+19."""
+    return f"{float(c):.3g}"
+
+
 def allocation(params: dict, budgets) -> dict:
     """a, and N_opt / tokens per parameter per budget; non-finite when the fit is degenerate
     (e.g. alpha = 0: the loss does not depend on N, so no optimum exists)."""
@@ -158,8 +445,8 @@ def allocation(params: dict, budgets) -> dict:
         for c in budgets:
             opt = optimal.compute_optimal(params, c)
             out["a"] = opt["a"]
-            out[f"N_opt@{c:.0e}"] = opt["N_opt"]
-            out[f"tokens_per_param@{c:.0e}"] = opt["tokens_per_param"]
+            out[f"N_opt@{budget_key(c)}"] = opt["N_opt"]
+            out[f"tokens_per_param@{budget_key(c)}"] = opt["tokens_per_param"]
     return out
 
 
@@ -169,16 +456,17 @@ def derived_functions(budgets) -> dict:
             for k in allocation({"A": 1.0, "B": 1.0, "alpha": 0.3, "beta": 0.3}, budgets)}
 
 
-def scipy_bootstrap(result: FitResult, X, y, n_resamples: int, seed: int, derived: dict,
+def scipy_bootstrap(result: FitResult, X, y, n_resamples: int, seed: int, derived: dict, groups=None,
                     level: float = 0.95) -> BootstrapResult:
     """Bootstrap for a fit the Newton bootstrap cannot redo (MAE has no curvature): refit
     each resample with the fit's scipy optimizer, one resample at a time, warm-started from
-    the full-data optimum. A loop, so use it with few resamples."""
+    the full-data optimum; ``groups`` resamples whole runs. A loop, so use it with few
+    resamples."""
     t0 = time.perf_counter()
-    weights = resample_weights(len(y), n_resamples, seed)
+    weights = resample_weights(len(y), n_resamples, seed, groups)
     obj, law = result.objective, result.law
     thetas, ok = [], []
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", FitWarning)
         for w in weights:
             r = fit(law, X, y, objective=obj.kind, delta=obj.delta, space=obj.space, reduction=obj.reduction,
@@ -189,25 +477,130 @@ def scipy_bootstrap(result: FitResult, X, y, n_resamples: int, seed: int, derive
     natural = [law.natural(t) for t in theta[ok]]
     samples = {k: np.array([p[k] for p in natural]) for k in result.params}
     point = dict(result.params)
-    for name, fn in derived.items():
-        samples[name] = np.asarray(fn(samples), float)
-        point[name] = float(np.asarray(fn({k: np.array([v]) for k, v in result.params.items()}))[0])
+    with np.errstate(all="ignore"):
+        for name, fn in derived.items():
+            samples[name] = np.asarray(fn(samples), float)
+            point[name] = float(np.asarray(fn({k: np.array([v]) for k, v in result.params.items()}))[0])
     return BootstrapResult(samples=samples, theta_samples=theta[ok], n_resamples=n_resamples,
-                           n_failed=int((~ok).sum()), seed=seed, level=level, resampling="points",
+                           n_failed=int((~ok).sum()), seed=seed, level=level,
+                           resampling="points" if groups is None else "runs (cluster)",
                            warm_start=f"full-data optimum, scipy {result.optimizer['name']} per resample",
                            seconds=time.perf_counter() - t0, point_estimate=point)
 
 
-# ----------------------------------------------------------------------------- runner
+# ----------------------------------------------------------------------------- one variant
+@dataclass
+class VariantResult:
+    """One variant's outcome: the table row, the fit, its bootstrap and its diagnostics."""
+
+    variant: Variant
+    row: dict
+    fit: FitResult | None
+    boot: BootstrapResult | None
+    data: VariantData | None
+    identifiability: identifiability.Identifiability | None
+    diagnostics: list[Diagnostic]
+
+    @property
+    def identified(self) -> bool:
+        return bool(self.row.get("identified"))
+
+
+def _outcome(result: FitResult, errors: list[Diagnostic]) -> str:
+    """'identified', 'not converged', or 'not identified: <parameters or design>'."""
+    if not errors:
+        return "identified"
+    if any(d.code == "not_converged" for d in errors) and all(d.code == "not_converged" for d in errors):
+        return "not converged"
+    subjects = list(dict.fromkeys(s for d in errors for s in d.subjects
+                                  if s in result.params or s in ("N", "D")))
+    return "not identified" + (": " + ", ".join(subjects) if subjects else "")
+
+
+def run_variant(prepared: runs_input.PreparedRuns, variant: Variant, options: Options = Options(),
+                data: VariantData | None = None) -> VariantResult:
+    """Fit one variant: its points, starts, fit, diagnostics, bootstrap and allocation.
+
+    An independent task: everything it needs is in its arguments (``data`` is the
+    variant's :func:`variant_data` when the caller already has it), and its random numbers
+    come from :func:`variant_seed`. Diagnostics: the selection's warnings and dropped rows,
+    the design checks, the identifiability checks (without profiles) and the bootstrap's;
+    a variant with an error among them is not identified (``row["identified"]`` False).
+    """
+    t0 = time.perf_counter()
+    budgets = tuple(float(c) for c in options.budgets)
+    seed = variant_seed(options.seed, variant)
+    law = laws.Chinchilla(tied=variant.tied)
+    data = variant_data(prepared, variant) if data is None else data
+    X, y = data.X, data.y
+    row = {**variant.describe(), "n_points": len(y), "n_runs": int(runs_input.run_labels(data.frame).nunique()),
+           "resampling": data.selection.resampling}
+    selection = data.selection.all_diagnostics()
+    diagnostics = [d for d in selection if d.severity != "info" or d.code == "dropped_points"]
+    diagnostics += design_checks.design_diagnostics(data.frame, law)
+    if len(y) <= law.n_params:
+        diagnostics.append(Diagnostic("design_points", "error", f"{len(y)} points for {law.n_params} parameters: "
+                                      "nothing to fit", tuple(law.param_names)))
+        row.update(identified=False, outcome="not fitted: too few points", converged=False,
+                   seconds=time.perf_counter() - t0)
+        return VariantResult(variant, row, None, None, data, None, sorted_by_severity(diagnostics))
+    starts = make_starts(variant, law, X, y, options.grid_axes, seed)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", FitWarning)  # kept in result.warnings and the table
+        result = fit(law, X, y, starts=starts, dropped=data.selection.dropped, **variant.fit_options())
+        ident = identifiability.check(result, X, y, starts=starts, profiles=False)
+    if variant.fit_options()["objective"] == "mae":
+        # MAE has no curvature: its Hessian says nothing about flat directions
+        ident.diagnostics = [d for d in ident.diagnostics if not (d.code == "not_identified"
+                                                                 and "Hessian" in d.message)]
+    if variant.fit_options()["optimizer"] == "grid":  # a grid point: not an optimum, no flatness to judge
+        ident.diagnostics = [d for d in ident.diagnostics if d.code == "implausible_parameter"]
+    diagnostics += ident.diagnostics
+    row.update({"n_starts": result.n_starts, **result.params, **allocation(result.params, budgets),
+                "converged": result.converged, "objective_value": result.objective_value,
+                "message": result.message, "warnings": "; ".join(result.warnings)})
+    boot = None
+    n_resamples = options.resamples(variant)
+    if n_resamples:
+        derived = derived_functions(budgets)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if result.optimizer["name"] == "newton":
+                boot = bootstrap(result, X, y, n_resamples=n_resamples, seed=seed, groups=data.selection.groups,
+                                 derived=derived)
+            else:
+                boot = scipy_bootstrap(result, X, y, n_resamples, seed, derived, groups=data.selection.groups)
+        boot.resampling = data.selection.resampling
+        row["bootstrap_resamples"] = boot.n_resamples - boot.n_failed
+        for name in derived:
+            if name == "a" or name.startswith(("tokens_per_param", "N_opt")):
+                lo, hi = boot.interval(name, 0.95) if len(boot.samples[name]) else (np.nan, np.nan)
+                row[f"{name} 95% low"], row[f"{name} 95% high"] = lo, hi
+        if boot.n_failed:
+            diagnostics.append(Diagnostic("bootstrap_failures", "warning" if boot.failed_share > 0.1 else "info",
+                                          f"{boot.n_failed} of {boot.n_resamples} bootstrap refits failed and are "
+                                          "left out of the intervals", ()))
+    errors = [d for d in diagnostics if d.severity == "error"]
+    row["outcome"] = _outcome(result, errors)
+    row["identified"] = not errors
+    row["seconds"] = time.perf_counter() - t0
+    return VariantResult(variant, row, result, boot, data, ident, sorted_by_severity(diagnostics))
+
+
+# ----------------------------------------------------------------------------- many variants
 @dataclass
 class SensitivityResult:
-    """``table``: one row per variant (choices, parameters, a, allocations, convergence,
-    bootstrap intervals); ``fits`` and ``boots``: the FitResult / BootstrapResult per name."""
+    """``table``: one row per variant fitted (choices, parameters, a, allocations,
+    convergence, outcome, bootstrap intervals); ``fits`` and ``boots``: the FitResult /
+    BootstrapResult per name; ``results``: the :class:`VariantResult` per name; ``skipped``:
+    ``{variant, group, reason}`` for variants not fitted (coinciding with another)."""
 
     table: pd.DataFrame
     fits: dict[str, FitResult]
     boots: dict[str, BootstrapResult]
     budgets: tuple
+    results: dict[str, VariantResult] = field(default_factory=dict)
+    skipped: list[dict] = field(default_factory=list)
 
     def long(self) -> pd.DataFrame:
         """Tidy allocations: one row per (variant, budget)."""
@@ -215,63 +608,82 @@ class SensitivityResult:
         for _, r in self.table.iterrows():
             for c in self.budgets:
                 rows.append({"variant": r["variant"], "group": r["group"], "C": c,
-                             "N_opt": r[f"N_opt@{c:.0e}"], "tokens_per_param": r[f"tokens_per_param@{c:.0e}"],
-                             "converged": r["converged"]})
+                             "N_opt": r[f"N_opt@{budget_key(c)}"],
+                             "tokens_per_param": r[f"tokens_per_param@{budget_key(c)}"],
+                             "converged": r["converged"], "identified": r.get("identified")})
         return pd.DataFrame(rows)
 
 
-def run_variants(runs: pd.DataFrame, variants: list[Variant], grid_axes: dict, *,
-                 budgets=DEFAULT_BUDGETS, n_outliers: int = 5, n_bootstrap: int = 1000,
-                 n_bootstrap_scipy: int = 100, seed: int = 42, progress=None) -> SensitivityResult:
-    """Fit every variant to ``runs`` (columns N, D, loss) and tabulate the outcomes.
+def plan_variants(prepared: runs_input.PreparedRuns, variants: list[Variant]):
+    """Each variant's data, with the variants that coincide with an earlier one left out.
 
-    grid_axes: lists for a, b, e, alpha, beta (Hoffmann's grid or a smaller one).
-    Bootstraps (Newton, vectorised; ``n_bootstrap_scipy`` loop resamples for scipy fits)
-    are made for variants with ``bootstrap=True``; their 95% intervals of a and of tokens
-    per parameter per budget are columns of the table. ``progress``: optional callable
-    taking each variant's name, for a progress display.
+    Two variants coincide when they fit the same points (values and resampling groups) with
+    the same form, fit options and starts: e.g. "checkpoints: final only" on runs without
+    checkpoints, or "keep every loss" when the default drops none. Returns (planned, skipped)
+    with planned = [(variant, data)] and skipped = [{variant, group, reason}]; a variant whose
+    data choices leave nothing to fit is skipped with the reason.
     """
-    budgets = tuple(float(c) for c in budgets)
-    derived = derived_functions(budgets)
-    rows, fits, boots = [], {}, {}
+    planned, skipped, seen = [], [], {}
+    default_points = None
     for variant in variants:
+        try:
+            data = variant_data(prepared, variant)
+        except InputError as exc:
+            skipped.append({"variant": variant.name, "group": variant.group, "reason": f"cannot select its rows: {exc}"})
+            continue
+        if data.frame.empty:
+            skipped.append({"variant": variant.name, "group": variant.group, "reason": "its data choices keep no rows"})
+            continue
+        points = data.fingerprint()
+        if variant.group == "default":
+            default_points = points
+        elif variant.data and points == default_points:
+            base = data_choices(prepared, replace(variant, data={}))
+            same = [f"{k} {_choice_text(v)}" for k, v in variant.data.items() if base[k] == v]
+            why = (f"the default already uses {', '.join(same)}" if len(same) == len(variant.data)
+                   else "its data choices select exactly the default's points")
+            skipped.append({"variant": variant.name, "group": variant.group, "reason": why})
+            continue
+        key = (variant.tied, tuple(sorted(variant.fit_options().items())), variant.starts, variant.k, points)
+        if key in seen:
+            first = seen[key]
+            why = ("coincides with the default under these options" if first == "default"
+                   else f"coincides with {first!r} (same points and fit)")
+            skipped.append({"variant": variant.name, "group": variant.group, "reason": why})
+            continue
+        seen[key] = variant.name
+        planned.append((variant, data))
+    return planned, skipped
+
+
+def run_variants(prepared: runs_input.PreparedRuns, variants: list[Variant], options: Options = Options(), *,
+                 progress=None) -> SensitivityResult:
+    """Fit every variant (:func:`run_variant`) that does not coincide with an earlier one
+    (:func:`plan_variants`) and tabulate the outcomes. ``progress``: optional callable
+    taking each variant's name, for a progress display."""
+    planned, skipped = plan_variants(prepared, variants)
+    results = {}
+    for variant, data in planned:
         if progress is not None:
             progress(variant.name)
-        law = laws.Chinchilla(tied=variant.tied)
-        points, dropped = select_points(runs, variant, n_outliers)
-        X, y = points[["N", "D"]].to_numpy(float), points["loss"].to_numpy(float)
-        starts = make_starts(variant, law, X, y, grid_axes, seed)
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FitWarning)  # kept in result.warnings and the table
-            result = fit(law, X, y, starts=starts, dropped=dropped, **variant.fit_options())
-        fits[variant.name] = result
-        row = {**variant.describe(), "n_points": len(y), "n_starts": result.n_starts, **result.params,
-               **allocation(result.params, budgets), "converged": result.converged,
-               "objective_value": result.objective_value, "message": result.message,
-               "warnings": "; ".join(result.warnings)}
-        if variant.bootstrap:
-            if result.optimizer["name"] == "newton":
-                boot = bootstrap(result, X, y, n_resamples=n_bootstrap, seed=seed, derived=derived)
-            else:
-                boot = scipy_bootstrap(result, X, y, n_bootstrap_scipy, seed, derived)
-            boots[variant.name] = boot
-            row["bootstrap_resamples"] = boot.n_resamples - boot.n_failed
-            for name in derived:
-                if name == "a" or name.startswith("tokens_per_param"):
-                    lo, hi = boot.interval(name, 0.95)
-                    row[f"{name} 95% low"], row[f"{name} 95% high"] = lo, hi
-        row["seconds"] = time.perf_counter() - t0
-        rows.append(row)
-    return SensitivityResult(table=pd.DataFrame(rows), fits=fits, boots=boots, budgets=budgets)
+        results[variant.name] = run_variant(prepared, variant, options, data)
+    table = pd.DataFrame([r.row for r in results.values()])
+    return SensitivityResult(table=table, fits={k: r.fit for k, r in results.items() if r.fit is not None},
+                             boots={k: r.boot for k, r in results.items() if r.boot is not None},
+                             budgets=tuple(float(c) for c in options.budgets), results=results, skipped=skipped)
 
 
-def spread(table: pd.DataFrame, column: str, only_converged: bool = False) -> dict:
+def spread(table: pd.DataFrame, column: str, only_converged: bool = False, only_identified: bool = False) -> dict:
     """max / min of ``column`` over variants with a finite positive value, with which
     variants set the extremes and which were excluded (and why)."""
     values = pd.to_numeric(table[column], errors="coerce")
     usable = np.isfinite(values) & (values > 0)
     excluded = {v: "no finite allocation" for v in table.loc[~usable, "variant"]}
+    if only_identified and "identified" in table.columns:
+        bad = usable & ~table["identified"].fillna(False).astype(bool)
+        for v, why in zip(table.loc[bad, "variant"], table.loc[bad, "outcome"]):
+            excluded[v] = why
+        usable &= ~bad
     if only_converged:
         for v in table.loc[usable & ~table["converged"].astype(bool), "variant"]:
             excluded[v] = "not converged"
