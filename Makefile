@@ -38,6 +38,7 @@ mutants: dev-env
 
 bench: dev-env
 	$(BIN)/python benchmarks/bench_fit.py
+	$(BIN)/python benchmarks/bench_sensitivity.py
 
 strip-notebooks: $(BIN)/python
 	$(BIN)/python -m scalerepro.notebooks_strip notebooks/*.ipynb

@@ -1,11 +1,12 @@
-"""Sensitivity variants: subsets, starts, allocation, spread, scipy bootstrap; the at_least rule."""
+"""Sensitivity variants on Chinchilla-shaped runs: subsets, starts, allocation, spread, scipy
+bootstrap; the at_least rule. (The survey's groups on a real-looking sweep: test_sensitivity_sweep.py.)"""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import load_or_skip
-from scalerepro import laws, sensitivity, spec
+from scalerepro import laws, runs_input, sensitivity, spec
 from scalerepro.sensitivity import Variant
 
 CI_GRID = dict(a=[0, 10, 20], b=[0, 10, 20], e=[-1, 0, 1], alpha=[0, 0.5, 1], beta=[0, 0.5, 1])
@@ -22,19 +23,26 @@ def synthetic_runs(seed=0):
     return pd.DataFrame({"N": N, "D": D, "C": 6 * N * D, "loss": loss}), true
 
 
+def prepared_runs(drop=2, seed=0):
+    runs, true = synthetic_runs(seed)
+    return runs_input.from_frame(runs, "synthetic", drop_highest_loss=drop), true
+
+
 def test_subsets_drop_what_they_say():
-    runs, _ = synthetic_runs()
-    kept, dropped = sensitivity.select_points(runs, Variant("d", "default"), n_outliers=2)
-    assert sorted(r["index"] for r in dropped) == [40, 45]
-    kept, dropped = sensitivity.select_points(runs, Variant("m", "data subset", subset="min_N", threshold=1e8), 2)
-    assert kept["N"].min() >= 1e8 and all("reason" in r for r in dropped)
-    assert len(kept) + len(dropped) == len(runs)
-    low, _ = sensitivity.select_points(runs, Variant("l", "data subset", subset="tpp_low"), 2)
-    high, _ = sensitivity.select_points(runs, Variant("h", "data subset", subset="tpp_high"), 2)
-    assert len(low) + len(high) == len(runs) - 2
+    prepared, _ = prepared_runs()
+    default = sensitivity.variant_data(prepared, Variant("d", "default"))
+    assert sorted(r["index"] for r in default.selection.dropped) == [40, 45]
+    m = sensitivity.variant_data(prepared, Variant("m", "data subset", data={"min_N": 1e8}))
+    assert m.frame["N"].min() >= 1e8 and all("reason" in r for r in m.selection.dropped)
+    assert len(m.frame) + len(m.selection.dropped) == 48
+    low = sensitivity.variant_data(prepared, Variant("l", "data subset", data={"tpp_median": "low"})).frame
+    high = sensitivity.variant_data(prepared, Variant("h", "data subset", data={"tpp_median": "high"})).frame
+    assert len(low) + len(high) == 48 - 2
     assert (low["D"] / low["N"]).max() < (high["D"] / high["N"]).min()
-    kept, dropped = sensitivity.select_points(runs, Variant("k", "data subset", subset="keep_outliers"), 2)
-    assert len(kept) == len(runs) and dropped == []
+    kept = sensitivity.variant_data(prepared, Variant("k", "data subset", data={"drop_highest_loss": 0}))
+    assert len(kept.frame) == 48 and kept.selection.dropped == []
+    with pytest.raises(ValueError, match="unknown data choices"):
+        sensitivity.variant_data(prepared, Variant("x", "x", data={"subset": "min_N"}))
 
 
 def test_starts():
@@ -43,6 +51,7 @@ def test_starts():
     law = laws.Chinchilla()
     full = sensitivity.make_starts(Variant("g", "x"), law, X, y, CI_GRID, 0)
     assert full.shape == (243, 5)
+    assert sensitivity.make_starts(Variant("g", "x"), law, X, y, None, 0).shape == (4500, 5)
     assert sensitivity.make_starts(Variant("g", "x", tied=True), laws.Chinchilla(tied=True), X, y, CI_GRID, 0).shape == (81, 4)
     best = sensitivity.make_starts(Variant("b", "x", starts="best_grid", k=3), law, X, y, CI_GRID, 0)
     from scalerepro.fit import fit
@@ -59,7 +68,7 @@ def test_allocation_matches_closed_form_and_flags_degenerate_fits():
     p = dict(E=1.82, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658)
     out = sensitivity.allocation(p, [5.88e23])
     # Besiroglu et al. 2024: about 18.3 tokens per parameter at the Chinchilla budget
-    assert out["tokens_per_param@6e+23"] == pytest.approx(18.3, rel=0.03)
+    assert out["tokens_per_param@5.88e+23"] == pytest.approx(18.3, rel=0.03)
     assert out["a"] == pytest.approx(0.3658 / (0.3478 + 0.3658))
     assert not np.isfinite(sensitivity.allocation({**p, "alpha": 0.0}, [1e23])["tokens_per_param@1e+23"])
 
@@ -75,17 +84,17 @@ def test_spread_excludes_non_finite_and_optionally_non_converged():
 
 
 def test_run_variants_recovers_truth_and_reports_intervals():
-    runs, true = synthetic_runs()
     variants = [Variant("default", "default", bootstrap=True),
                 Variant("mae", "objective", fit={"objective": "mae", "optimizer": "L-BFGS-B"},
                         starts="best_grid", k=4, bootstrap=True),
                 Variant("mean L-BFGS-B", "reduction", fit={"reduction": "mean", "optimizer": "L-BFGS-B"},
                         starts="best_grid", k=4)]
-    res = sensitivity.run_variants(runs, variants, CI_GRID, n_outliers=2, n_bootstrap=100,
-                                   n_bootstrap_scipy=5, seed=0)
+    prepared, true = prepared_runs()
+    res = sensitivity.run_variants(prepared, variants, sensitivity.Options(grid_axes=CI_GRID, n_bootstrap=100,
+                                                                           n_bootstrap_scipy=5, seed=0))
     t = res.table.set_index("variant")
     assert t.loc["default", "alpha"] == pytest.approx(true["alpha"], abs=0.02)
-    assert t.loc["default", "converged"]
+    assert t.loc["default", "converged"] and t.loc["default", "identified"]
     assert t.loc["default", "n_starts"] == 243 and t.loc["mae", "n_starts"] == 4
     lo, hi = t.loc["default", ["a 95% low", "a 95% high"]]
     assert lo < t.loc["default", "a"] < hi
@@ -103,9 +112,10 @@ def test_sum_vs_mean_lbfgsb_on_chinchilla_runs():
                      alpha=[0, 0.5, 1, 1.5, 2], beta=[0, 0.5, 1, 1.5, 2])
     variants = [Variant("sum", "x", fit={"optimizer": "L-BFGS-B"}, starts="best_grid", k=10),
                 Variant("mean", "x", fit={"optimizer": "L-BFGS-B", "reduction": "mean"}, starts="best_grid", k=10)]
-    res = sensitivity.run_variants(runs, variants, full_grid, n_bootstrap=0)
-    points, _ = sensitivity.select_points(runs, variants[0])
-    X, y = points[["N", "D"]].to_numpy(), points["loss"].to_numpy()
+    prepared = runs_input.from_frame(runs, "besiroglu2024_chinchilla", drop_highest_loss=5)
+    res = sensitivity.run_variants(prepared, variants, sensitivity.Options(grid_axes=full_grid, n_bootstrap=0))
+    data = sensitivity.variant_data(prepared, variants[0])
+    X, y = data.X, data.y
     s = sensitivity.summed_objective(res.fits["sum"], X, y)
     m = sensitivity.summed_objective(res.fits["mean"], X, y)
     assert s == pytest.approx(0.0010182740, rel=1e-6)

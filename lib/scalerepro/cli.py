@@ -317,6 +317,10 @@ def add_sensitivity(sub):
     p.add_argument("--alt-params", default=None, metavar="COLUMN",
                    help="the other parameter count (with or without embeddings) for the counting variant "
                         "(default: found when exactly one other column is named like a parameter count)")
+    p.add_argument("--groups", default=None, metavar="GROUP,...",
+                   help="only these variant groups besides the default, e.g. checkpoints,hyperparameter_selection "
+                        "(groups: form, objective, reduction, optimizer, initialization, huber_delta, checkpoints, "
+                        "hyperparameter_selection, data_subset, outliers, parameter_counting)")
     p.add_argument("--include-unidentified", action="store_true",
                    help="include variants the data do not identify in the spread")
     p.add_argument("--n-bootstrap", type=int, default=1000, help="resamples of the default (default 1000)")
@@ -351,6 +355,9 @@ def cmd_sensitivity(args) -> int:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
         if args.budgets and not all(c > 0 for c in args.budgets):
             raise ValueError(f"--budget must be a positive number of FLOPs, got {args.budgets}")
+        groups = [g for g in (args.groups or "").split(",") if g.strip()] or None
+        if groups:
+            usersensitivity.check_groups(groups)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     results = usersensitivity.run(
@@ -359,7 +366,7 @@ def cmd_sensitivity(args) -> int:
         n_bootstrap=args.n_bootstrap, n_bootstrap_variants=args.n_bootstrap_variants,
         n_bootstrap_scipy=args.n_bootstrap_scipy, scipy_starts=args.scipy_starts,
         screened_starts=args.screened_starts, seed=args.seed, include_unidentified=args.include_unidentified,
-        progress=not args.no_progress)
+        groups=groups, progress=not args.no_progress)
     budgets = results["budgets"]
     c = budgets[len(budgets) // 2]
     rows = []

@@ -67,6 +67,9 @@ SURVEY_AFTER = (0.1, 0.2, 0.5)
 #: Starts of the non-default Newton variants on a user's runs: the best of the full grid by
 #: the variant's own objective (the survey's "search the grid, optimize the best k").
 SCREENED_STARTS = 100
+#: The variant groups of :func:`user_variants`, in the order they are listed.
+GROUPS = ("form", "objective", "reduction", "optimizer", "initialization", "huber delta", "checkpoints",
+          "hyperparameter selection", "data subset", "outliers", "parameter counting")
 
 
 @dataclass(frozen=True)
@@ -639,8 +642,9 @@ def plan_variants(prepared: runs_input.PreparedRuns, variants: list[Variant]):
             default_points = points
         elif variant.data and points == default_points:
             base = data_choices(prepared, replace(variant, data={}))
-            same = [f"{k} {_choice_text(v)}" for k, v in variant.data.items() if base[k] == v]
-            why = (f"the default already uses {', '.join(same)}" if len(same) == len(variant.data)
+            given = {k: v for k, v in variant.data.items() if v is not None}
+            same = [f"{k} {_choice_text(v)}" for k, v in given.items() if base[k] == v]
+            why = (f"the default already uses {', '.join(same)}" if same and len(same) == len(given)
                    else "its data choices select exactly the default's points")
             skipped.append({"variant": variant.name, "group": variant.group, "reason": why})
             continue

@@ -39,7 +39,7 @@ def allocation_figure(table: pd.DataFrame, budget: float, quantities=("N_opt", "
     groups = list(dict.fromkeys(table["group"]))
     order = table.assign(_g=table["group"].map({g: i for i, g in enumerate(groups)})).sort_values(
         "_g", kind="stable")
-    palette = dict(zip(groups, sns.color_palette("tab10", len(groups))))
+    palette = dict(zip(groups, sns.color_palette("tab10" if len(groups) <= 10 else "tab20", len(groups))))
     usable = _usable(order)
     key = budget_key(budget)
     fig, axes = plt.subplots(1, len(quantities), figsize=(4.6 * len(quantities) + 3.2, 0.3 * len(order) + 1.6),
@@ -71,7 +71,7 @@ def allocation_figure(table: pd.DataFrame, budget: float, quantities=("N_opt", "
         ax.set_xlabel(f"{LABELS.get(quantity, quantity)}\nat C = {float(budget):.3g} FLOP")
         ax.grid(True, axis="x", which="both", alpha=0.3)
     axes[0][0].set_yticks(ypos, list(order["variant"]), fontsize=8)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=palette[g], label=g) for g in groups]
+    handles = [plt.Line2D([], [], marker="o", ls="", color=palette[g], label=g) for g in groups if g != "default"]
     handles += [plt.Line2D([], [], marker="*", ls="", color="0.3", markersize=11, label="default"),
                 plt.Line2D([], [], marker="o", ls="", markerfacecolor="white", color="0.3",
                            label="not identified / not converged"),

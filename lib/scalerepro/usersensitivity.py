@@ -98,6 +98,28 @@ def alternative_counts(prepared: runs_input.PreparedRuns, alt_params: str | None
                                    (alt_params,))]
 
 
+def _group_key(name: str) -> str:
+    return str(name).strip().lower().replace("_", " ").replace("-", " ")
+
+
+def check_groups(groups) -> set[str]:
+    """The normalized group names; raises ValueError naming an unknown one and the valid ones."""
+    wanted = {_group_key(g) for g in groups}
+    unknown = sorted(wanted - {_group_key(g) for g in sensitivity.GROUPS} - {"default"})
+    if unknown:
+        raise ValueError(f"--groups: unknown group(s) {', '.join(unknown)}; valid: "
+                         + ", ".join(g.replace(" ", "_") for g in sensitivity.GROUPS))
+    return wanted
+
+
+def select_groups(variants, not_applicable, groups):
+    """The default and the variants of the named groups. Raises ValueError naming an
+    unknown group and the valid ones."""
+    wanted = check_groups(groups)
+    keep = [v for v in variants if v.group == "default" or _group_key(v.group) in wanted]
+    return keep, [n for n in not_applicable if _group_key(n["group"]) in wanted]
+
+
 @dataclass
 class UserSensitivity:
     """Everything computed for one CSV; nothing is written until :func:`write_outputs`."""
@@ -119,11 +141,14 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
                      n_bootstrap: int = N_BOOTSTRAP, n_bootstrap_variants: int = N_BOOTSTRAP_VARIANTS,
                      n_bootstrap_scipy: int = N_BOOTSTRAP_SCIPY, scipy_starts: int = 20,
                      screened_starts: int = sensitivity.SCREENED_STARTS, grid_axes: dict | None = None,
-                     seed: int = 0, include_unidentified: bool = False, progress: bool = False) -> UserSensitivity:
+                     seed: int = 0, include_unidentified: bool = False, groups=None,
+                     progress: bool = False) -> UserSensitivity:
     """Prepare the runs, fit every variant, and compute the spread (see the module doc).
 
     grid_axes: start-grid axes (a, b, e, alpha, beta lists; default Hoffmann's 4500-point
-    grid). Raises :class:`~scalerepro.validate.InputError` for bad input, before any fit.
+    grid). groups: only these variant groups (and the default); names as in the report,
+    case and ``_``/``-`` for spaces ignored. Raises
+    :class:`~scalerepro.validate.InputError` for bad input, before any fit.
     """
     for name, value in (("n_bootstrap", n_bootstrap), ("n_bootstrap_variants", n_bootstrap_variants),
                         ("n_bootstrap_scipy", n_bootstrap_scipy)):
@@ -140,6 +165,8 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
         n_column, found = alternative_counts(prepared, alt_params)
         variants, not_applicable = sensitivity.user_variants(prepared, scipy_starts=scipy_starts,
                                                              screened_starts=screened_starts, n_column=n_column)
+        if groups:
+            variants, not_applicable = select_groups(variants, not_applicable, groups)
         budgets = [float(c) for c in (default_budgets(prepared.frame) if budgets is None else budgets)]
         options = sensitivity.Options(budgets=tuple(budgets), grid_axes=grid_axes, n_bootstrap=n_bootstrap,
                                       n_bootstrap_variants=n_bootstrap_variants,
@@ -170,6 +197,7 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
                  "n_bootstrap": n_bootstrap, "n_bootstrap_variants": n_bootstrap_variants,
                  "n_bootstrap_scipy": n_bootstrap_scipy, "scipy_starts": scipy_starts,
                  "screened_starts": screened_starts, "seed": seed, "include_unidentified": include_unidentified,
+                 "groups": list(groups) if groups else "all",
                  "start_grid": "Hoffmann et al. (4500 points)" if grid_axes is None else grid_axes},
         not_applicable=not_applicable, diagnostics=sorted_by_severity(diagnostics),
         seconds=time.perf_counter() - t0, started=started, warnings=list(prepared.notes))
