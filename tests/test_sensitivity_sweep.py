@@ -47,6 +47,9 @@ def test_the_sweep_has_the_published_shape(prepared):
     final = final_rows(source)
     assert final.groupby(["N", "D"]).ngroups == 81
     assert len(prepared.frame) == 810  # the default: the best run of each (N, D), all its checkpoints
+    # the best learning rate falls below the swept ones at large sizes: counted per (N, D) point, not per row
+    edge, = [d for d in prepared.diagnostics if d.code == "hyperparameter_edge"]
+    assert " of 81 (N, D) points" in edge.message and edge.severity == "warning"
 
 
 def test_best_per_nd_and_all_rows_select_different_point_sets(prepared):
@@ -198,7 +201,7 @@ def test_cli_writes_results_and_report(sweep_csv, tmp_path, capsys):
     code = cli.main(["sensitivity", path, "--columns", sweeps.SWEEP_COLUMNS, "--per-nd", "best",
                      "--checkpoints", "final", "--budget", "1e21", "--budget", "1e22", "--n-bootstrap", "20",
                      "--n-bootstrap-variants", "10", "--n-bootstrap-scipy", "2", "--scipy-starts", "2",
-                     "--screened-starts", "10", "--groups", "checkpoints,parameter_counting,objective",
+                     "--screened-starts", "10", "--groups", "checkpoints,parameter_counting,initialization",
                      "--out", str(out), "--no-progress"])
     assert code == 0
     printed = capsys.readouterr().out
@@ -214,6 +217,8 @@ def test_cli_writes_results_and_report(sweep_csv, tmp_path, capsys):
         assert {"choices", "params", "allocation", "outcome", "diagnostics", "seconds"} <= set(v)
         assert [a["C"] for a in v["allocation"]] == [1e21, 1e22]
     assert results["default"]["bootstrap"]["n_resamples"] == 20
+    screening, = [d for d in results["diagnostics"] if d["code"] == "screened_starts"]
+    assert screening["severity"] == "info" and "reach the full 4500-start grid's optimum" in screening["message"]
     assert results["default"]["choices"]["starts"] == "grid"
     assert any(s["variant"] == "checkpoints: final only" for s in results["skipped"])
     html = (out / "report.html").read_text()

@@ -47,6 +47,8 @@ CODES = {
     "few_sizes": "an IsoFLOP budget has too few model sizes to locate its minimum",
     "parameter_counting": "which column gives the other parameter count (with or without embeddings) "
                           "for a counting variant",
+    "screened_starts": "whether the best grid points that start the non-default variants reach the full "
+                       "grid's optimum on the default",
     "not_converged": "the optimizer stopped without meeting its stopping rule",
     "no_interval": "no uncertainty interval was computed",
     "bootstrap_failures": "bootstrap resamples that could not be refitted, left out of the interval",

@@ -485,10 +485,12 @@ def _edge_of_sweep(frame, design, keep, swept) -> list[Diagnostic]:
         edge = (kept == lo[keep]) | (kept == hi[keep])
         several = design[keep].map(values.nunique()) > 2
         at_edge = sorted(design[keep][edge & several].unique())
-        n_points = int(several.sum())
+        # counted in design points, not rows: a run with checkpoints has many rows
+        n_points = int(design[keep][several].nunique())
         if at_edge:
             share = len(at_edge) / max(n_points, 1)
-            n_hi, n_lo = int((kept == hi[keep])[several].sum()), int((kept == lo[keep])[several].sum())
+            n_hi = int(design[keep][(kept == hi[keep]) & several].nunique())
+            n_lo = int(design[keep][(kept == lo[keep]) & several].nunique())
             out.append(Diagnostic(
                 "hyperparameter_edge", "warning" if share > 0.1 else "info",
                 f"at {len(at_edge)} of {n_points} (N, D) points the lowest-loss run used the largest or smallest "

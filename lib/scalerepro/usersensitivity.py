@@ -120,6 +120,32 @@ def select_groups(variants, not_applicable, groups):
     return keep, [n for n in not_applicable if _group_key(n["group"]) in wanted]
 
 
+#: The screened default may sit this far (relative objective) above the full grid's optimum.
+SAME_OPTIMUM = 1e-6
+
+
+def screening_check(result: sensitivity.SensitivityResult, k: int) -> list[Diagnostic]:
+    """Does the default, started only from the ``k`` best grid points (as the other Newton
+    variants are), reach the optimum of the full grid? Checked on the user's own runs."""
+    full = result.results.get("default")
+    screened = next((r for r in result.results.values()
+                     if r.variant.group == "initialization" and r.variant.starts == "best_grid"
+                     and r.variant.k == k and not r.variant.fit and not r.variant.data), None)
+    if full is None or screened is None or full.fit is None or screened.fit is None:
+        return []
+    excess = screened.fit.objective_value / full.fit.objective_value - 1
+    if excess <= SAME_OPTIMUM:
+        return [Diagnostic("screened_starts", "info",
+                           f"the {k} best grid points reach the full {full.fit.n_starts}-start grid's optimum on the "
+                           f"default (objective within {SAME_OPTIMUM:g} relative): the other Newton variants start "
+                           "from their own best grid points", ())]
+    return [Diagnostic("screened_starts", "warning",
+                       f"started from the {k} best grid points only, the default stops {excess:.2g} (relative "
+                       f"objective) above the full {full.fit.n_starts}-start grid's optimum: the other Newton "
+                       "variants, started the same way, may stop short of their own optimum too; rerun with a "
+                       "larger --screened-starts", (screened.variant.name,))]
+
+
 @dataclass
 class UserSensitivity:
     """Everything computed for one CSV; nothing is written until :func:`write_outputs`."""
@@ -180,7 +206,7 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
         result = sensitivity.run_variants(prepared, variants, options, progress=tick)
         bar.update(bar.total - bar.n)
         bar.close()
-    diagnostics = prepared.all_diagnostics() + found
+    diagnostics = prepared.all_diagnostics() + found + screening_check(result, screened_starts)
     unidentified = [r.variant.name for r in result.results.values() if not r.identified]
     if unidentified:
         diagnostics.append(Diagnostic(
