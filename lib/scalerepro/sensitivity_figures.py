@@ -30,9 +30,6 @@ def allocation_figure(table: pd.DataFrame, budget: float, quantities=("N_opt", "
                       default: str = "default", title: str | None = None):
     """A matplotlib Figure with one panel per quantity (columns ``<quantity>@<budget>`` and,
     when bootstrapped, ``... 95% low`` / ``... 95% high`` of the table)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     import seaborn as sns
 
