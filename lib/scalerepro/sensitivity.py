@@ -538,8 +538,12 @@ def run_variant(prepared: runs_input.PreparedRuns, variant: Variant, options: Op
     X, y = data.X, data.y
     row = {**variant.describe(), "n_points": len(y), "n_runs": int(runs_input.run_labels(data.frame).nunique()),
            "resampling": data.selection.resampling}
-    selection = data.selection.all_diagnostics()
-    diagnostics = [d for d in selection if d.severity != "info" or d.code == "dropped_points"]
+    diagnostics = [d for d in data.selection.diagnostics if d.severity != "info"]
+    if data.selection.dropped:
+        counts = pd.Series([d["reason"] for d in data.selection.dropped]).value_counts(sort=False)
+        diagnostics.append(Diagnostic("dropped_points", "info", f"{len(data.selection.dropped)} of "
+                                      f"{len(data.selection.source)} rows do not enter this variant's fit: "
+                                      + "; ".join(f"{n} {why}" for why, n in counts.items()), ()))
     diagnostics += design_checks.design_diagnostics(data.frame, law)
     if len(y) <= law.n_params:
         diagnostics.append(Diagnostic("design_points", "error", f"{len(y)} points for {law.n_params} parameters: "
