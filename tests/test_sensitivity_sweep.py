@@ -217,6 +217,9 @@ def test_cli_writes_results_and_report(sweep_csv, tmp_path, capsys):
         assert {"choices", "params", "allocation", "outcome", "diagnostics", "seconds"} <= set(v)
         assert [a["C"] for a in v["allocation"]] == [1e21, 1e22]
     assert results["default"]["bootstrap"]["n_resamples"] == 20
+    dropped, = [d for d in results["diagnostics"] if d["code"] == "dropped_points"]
+    assert "points_dropped" in dropped["message"] and "fits.main" not in dropped["message"]
+    assert len(results["points_dropped"]) == results["selection"]["rows_read"] - results["selection"]["rows_used"]
     screening, = [d for d in results["diagnostics"] if d["code"] == "screened_starts"]
     assert screening["severity"] == "info" and "reach the full 4500-start grid's optimum" in screening["message"]
     assert results["default"]["choices"]["starts"] == "grid"

@@ -206,7 +206,11 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
         result = sensitivity.run_variants(prepared, variants, options, progress=tick)
         bar.update(bar.total - bar.n)
         bar.close()
-    diagnostics = prepared.all_diagnostics() + found + screening_check(result, screened_starts)
+    diagnostics = list(prepared.diagnostics) + found + screening_check(result, screened_starts)
+    summary = runs_input.dropped_summary(prepared.dropped, len(prepared.source))
+    if summary is not None:  # the rows are listed in results.json under points_dropped
+        diagnostics.append(Diagnostic(summary.code, summary.severity, summary.message.replace(
+            "fits.main.points_dropped", "points_dropped"), summary.subjects))
     unidentified = [r.variant.name for r in result.results.values() if not r.identified]
     if unidentified:
         diagnostics.append(Diagnostic(
@@ -318,6 +322,7 @@ def build_results(us: UserSensitivity) -> dict:
                   "runs": n_runs, "columns": frame.attrs.get("roles", {})}],
         "options": us.options,
         "selection": us.prepared.selection_record(),
+        "points_dropped": us.prepared.dropped,
         "budgets": budgets,
         "default": next((r for r in records if r["variant"] == "default"), None),
         "variants": records,
