@@ -2,9 +2,11 @@
 
 One ``scalerepro run chinchilla_approach3 --profile ci`` plus ``scalerepro report`` (the
 installed commands, in a subprocess, as a user would run them) builds ``index.html`` and a
-``report.html``. The pure-Python tests check that nothing in them points outside the file;
-the browser tests load them in Debian's chromium and check that the page renders: no
-script errors, every image decoded, the claims table there, a non-blank screenshot.
+``report.html``; one ``scalerepro fit`` of the example runs builds a fit report. The
+pure-Python tests check that nothing in them points outside the file; the browser tests
+load them in Debian's chromium and check that the page renders: no script errors, every
+image decoded, the claims table or the fit's figures there, text without Python reprs, a
+non-blank screenshot.
 """
 
 import json
@@ -19,9 +21,11 @@ from pathlib import Path
 import pytest
 
 from conftest import IN_CI, load_or_skip
+from test_report import html_text, text_problems
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCALEREPRO = Path(sys.executable).with_name("scalerepro")
+EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "examples" / "example_runs.csv"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000"]
@@ -43,9 +47,24 @@ window.addEventListener("error", function (e) {
 window.addEventListener("unhandledrejection", function (e) { __problems.push("unhandled rejection: " + e.reason); });
 var __consoleError = console.error;
 console.error = function () { __problems.push("console.error: " + Array.prototype.join.call(arguments, " ")); __consoleError.apply(console, arguments); };
+// An image whose pixels are all one colour did not decode (a truncated PNG keeps its size
+// but draws nothing), or shows nothing.
+function __blank(img) {
+  try {
+    var c = document.createElement("canvas");
+    c.width = Math.min(img.naturalWidth, 600); c.height = Math.min(img.naturalHeight, 600);
+    var g = c.getContext("2d");
+    g.drawImage(img, 0, 0, c.width, c.height);
+    var d = g.getImageData(0, 0, c.width, c.height).data;
+    for (var i = 4; i < d.length; i += 4) {
+      if (d[i] !== d[0] || d[i + 1] !== d[1] || d[i + 2] !== d[2] || d[i + 3] !== d[3]) return false;
+    }
+    return true;
+  } catch (e) { __problems.push("cannot read image pixels: " + e); return true; }
+}
 window.addEventListener("load", function () {
   var images = Array.prototype.slice.call(document.images);
-  var broken = images.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
+  var broken = images.filter(function (i) { return !(i.complete && i.naturalWidth > 0) || __blank(i); })
                      .map(function (i) { return i.src.slice(0, 80); });
   var out = document.createElement("pre");
   out.id = "__browser_probe";
@@ -132,6 +151,26 @@ def test_external_ref_checker_allows_data_uris_and_text():
             '<img src="data:image/png;base64,iVBOR"><a href="other/report.html">r</a>'
             '<a href="#claims">claims</a></body></html>')
     assert external_refs(html) == []
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """``fit_out/`` of ``scalerepro fit`` on the example runs, as a user would run it: a
+    hold-out, the default budgets, an ``--about`` file."""
+    work = tmp_path_factory.mktemp("fit")
+    about = work / "about.yaml"
+    about.write_text("training_data: simulated from a known law\nmetric: loss in nats per token, no smoothing\n")
+    proc = subprocess.run([str(SCALEREPRO), "fit", str(EXAMPLE), "--holdout", "largest-compute:3",
+                           "--n-bootstrap", "200", "--about", str(about), "--out", str(work / "fit_out")],
+                          cwd=work, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, f"scalerepro fit failed:\n{proc.stdout}\n{proc.stderr}"
+    assert "compute-optimal allocation" in proc.stdout
+    return work / "fit_out"
+
+
+@pytest.mark.slow
+def test_fit_report_references_nothing_external(fitted):
+    assert external_refs((fitted / "report.html").read_text()) == []
 
 
 @pytest.mark.slow
@@ -236,4 +275,22 @@ def test_index_renders_in_chromium(built, tmp_path):
     assert "<table" in dom
     shot = tmp_path / "index.png"
     chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1280,800", "--hide-scrollbars")
+    assert_png(shot)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@needs_chromium
+def test_fit_report_renders_in_chromium(fitted, tmp_path):
+    page = fitted / "report.html"
+    dom, probe = render(page, tmp_path)
+    assert_renders_cleanly(dom, probe)
+    assert probe["images"] >= 4 and probe["broken"] == [], "at least four figures load"
+    text = html_text(dom.split('<pre id="__browser_probe">')[0])
+    assert text_problems(text) == []
+    for section in ("law", "allocation", "figures", "holdout", "fit-details", "checklist", "provenance"):
+        assert f'<section id="{section}"' in dom, section
+    assert "simulated from a known law" in text and "Generated by scalerepro fit" in text
+    shot = tmp_path / "fit_report.png"
+    chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1280,1600", "--hide-scrollbars")
     assert_png(shot)

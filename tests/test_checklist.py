@@ -1,6 +1,7 @@
 """The (Mis)Fitting checklist: filled from real FitResult records, the registry and specs."""
 
 import copy
+import re
 
 import pytest
 
@@ -105,7 +106,7 @@ def test_user_fit_without_spec(synthetic):
     assert all("original" not in e for e in entries)
     for iid in FITTING_RECORDED:
         assert items[iid]["status"] == "recorded", iid
-    assert items["raw_values"]["value"] == f"file/my_runs.csv (sha256 {'ab' * 6}...)"
+    assert items["raw_values"]["value"] == f"my_runs.csv (sha256 {'ab' * 6}...)"
     assert items["metric"]["status"] == "missing"  # an unregistered file documents no metric
     assert items["purpose"]["status"] == "missing" and items["validation"]["status"] == "missing"
     # a user's own statements are declared, never recorded
@@ -226,3 +227,57 @@ def test_summary_counts_statuses_and_names_missing_required_items():
     assert checklist.summary(entries) == {
         "counts": {"recorded": 1, "declared": 1, "not_reported_by_original": 0, "missing": 3},
         "missing_required": ["b", "e"]}
+
+
+# ----------------------------------------------------------------------------- --about
+def test_about_template_lists_every_declarable_item_and_loads_as_nothing(tmp_path):
+    text = checklist.about_template()
+    for iid in checklist.ABOUT_EXAMPLES:
+        assert f"\n{iid}:\n" in text
+        assert iid in IDS
+    assert all(len(line) <= 100 for line in text.splitlines())
+    path = tmp_path / "about.yaml"
+    path.write_text(text)
+    assert checklist.load_about(path) == {}  # an untouched template declares nothing
+
+
+def test_about_answers_become_declared_in_the_users_words(tmp_path, synthetic):
+    result, boot = synthetic
+    path = tmp_path / "about.yaml"
+    path.write_text("training_data: C4 (en), deduplicated\n"
+                    "hyperparameters: >-\n  cosine schedule to 10%,\n  LR swept per size\n"
+                    "counting: [non-embedding N, C = 6ND]\nmetric: val loss, nats/token, no smoothing\n"
+                    "checkpoints:\n")
+    about = checklist.load_about(path)
+    assert about == {"training_data": "C4 (en), deduplicated",
+                     "hyperparameters": "cosine schedule to 10%, LR swept per size",
+                     "counting": "non-embedding N; C = 6ND", "metric": "val loss, nats/token, no smoothing"}
+    run = json_safe({"fits": {"mine": {**result.record(), "bootstrap": boot.to_dict()}},
+                     "data": [{"dataset": "user", "file": "/x/my_runs.csv", "sha256": "ab" * 32}],
+                     "purpose": "Fit L = ... (generic)", "declared": about})
+    items = by_id(checklist.evaluate(run))
+    for iid, words in about.items():
+        assert items[iid]["status"] == "declared" and items[iid]["value"] == words, iid
+    assert items["checkpoints"]["status"] == "missing"  # left empty: not declared
+    # a declared purpose is the user's, ahead of the generic description of the fit
+    items = by_id(checklist.evaluate({**run, "declared": {"purpose": "choose N at 1e22 FLOP"}}))
+    assert items["purpose"]["value"] == "choose N at 1e22 FLOP"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("training: C4\n", "unknown item 'training' (did you mean 'training_data'?)"),
+    ("optimizer: adam\n", "'optimizer' is recorded from the fit itself"),
+    ("metric: {set: val}\n", "metric: expected text, got a YAML dict"),
+    ("- a\n- b\n", "expected `item: answer` lines, got a YAML list"),
+    ("metric: [unclosed\n", "not valid YAML: line"),
+])
+def test_about_problems_name_the_file_and_the_key(tmp_path, text, message):
+    from scalerepro.validate import InputError
+
+    path = tmp_path / "about.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=re.escape(message)) as err:
+        checklist.load_about(path)
+    assert "about.yaml" in str(err.value)
+    with pytest.raises(InputError, match="no such file"):
+        checklist.load_about(tmp_path / "missing.yaml")

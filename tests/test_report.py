@@ -5,6 +5,7 @@ import json
 import re
 
 import nbformat
+import pandas as pd
 import pytest
 
 from scalerepro.report import notebook_figures, notebook_to_html, render_index, render_report
@@ -71,7 +72,7 @@ def test_report_contents(results, notebook):
     assert 'class="box warning"' in html and "Hessian is ill-conditioned" in html
     assert "f" * 40 in html and "uncommitted changes" in html and "ab" * 32 in html
     assert '<section id="checklist">' in html and "No checklist was recorded" in html
-    assert html.count("<figure>") == 2 and f"data:image/png;base64,{PNG}" in html
+    assert len(re.findall(r"<figure\b", html)) == 2 and f"data:image/png;base64,{PNG}" in html
 
 
 def test_report_is_self_contained(results, notebook):
@@ -154,3 +155,170 @@ def test_timestamps_are_shown_readably():
     assert _when("2026-11-23T18:12:10.5+00:00") == "2026-11-23 18:12:10 UTC"
     assert _when("2026-11-23T18:12:10+02:00") == "2026-11-23 18:12:10 +0200"
     assert _when(None) == "—" and _when("not a time") == "not a time"
+
+
+# ----------------------------------------------------------------------------- fit reports
+LONG_FLOAT = re.compile(r"\[\s*(-?\d+\.\d+(?:e[+-]?\d+)?)", re.IGNORECASE)
+
+
+def text_problems(text: str) -> list[str]:
+    """What must never appear in a report's text: a Python None, an empty timing "( s)",
+    an interval in raw repr (a "[" then a float of more than 6 significant digits)."""
+    problems = [f"None at ...{text[max(0, m.start() - 60):m.end() + 20]!r}" for m in re.finditer(r"\bNone\b", text)]
+    problems += ["empty timing '( s)'"] * text.count("( s)")
+    problems += [f"long float after '[': {number}" for number in LONG_FLOAT.findall(text)
+                 if len(number.lstrip("-").split("e")[0].split("E")[0].replace(".", "").lstrip("0")) > 6]
+    return problems
+
+
+def html_text(html: str) -> str:
+    """The visible text of a page (no tags, scripts or styles)."""
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.parts, self.skip = [], 0
+
+        def handle_starttag(self, tag, attrs):
+            self.skip += tag in ("script", "style")
+
+        def handle_endtag(self, tag):
+            self.skip -= tag in ("script", "style") and self.skip > 0
+
+        def handle_data(self, data):
+            if not self.skip:
+                self.parts.append(data)
+
+    parser = Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split())
+
+
+def test_text_problems_catch_what_the_issue_saw():
+    assert text_problems("interval [0.0, None]") and text_problems("→ ( s)")
+    assert text_problems("[-0.2466305136771695, 1]") and text_problems("[1.2345678e+21, 3]")
+    assert not text_problems("[1.77235, 1.86118] and [0, —] and 1.2345678 and Nonexistent")
+
+
+@pytest.fixture(scope="module")
+def small_fit(tmp_path_factory):
+    """A real user fit on 36 synthetic runs (6 sizes x 6 token counts, known law), fast:
+    started near the truth, 60 bootstrap resamples, the 4 largest runs held out."""
+    import numpy as np
+
+    from scalerepro import userfit
+
+    N, D = (a.ravel() for a in np.meshgrid(np.geomspace(1e7, 1e9, 6), np.geomspace(2e8, 4e10, 6)))
+    loss = (1.8 + 480 * N ** -0.35 + 2100 * D ** -0.37) * np.exp(0.004 * np.random.default_rng(0).standard_normal(36))
+    path = tmp_path_factory.mktemp("small") / "my_runs.csv"
+    pd.DataFrame({"N": N, "D": D, "loss": loss}).to_csv(path, index=False)
+    start = np.array([[6.2, 7.6, 0.6, 0.35, 0.37]])
+    return {"boot": userfit.fit_runs(path, holdout=4, n_bootstrap=60, starts=start),
+            "plain": userfit.fit_runs(path, holdout=0, n_bootstrap=0, starts=start)}
+
+
+DIAGNOSTICS = [
+    {"code": "dropped_points", "severity": "info", "message": "4 rows held out", "subjects": ["line 35"]},
+    {"code": "not_identified", "severity": "error", "message": "E is not identified by these runs",
+     "subjects": ["E"]},
+    {"code": "extrapolation", "severity": "warning", "message": "C = 1e24 lies 1000x beyond the fit",
+     "subjects": [f"budget {i}" for i in range(15)]},
+]
+PROFILE = {"profiles": [{"parameter": "E", "values": [1.0, 1.4, 1.8, 2.2], "objective": [3e-3, 1e-3, 4e-4, 2e-3],
+                         "best": 1.8},
+                        {"parameter": "B", "values": [1e2, 1e4, 1e6, 1e8], "objective": [5e-4, 4.1e-4, 4e-4, None],
+                         "best": 1e6, "best_objective": 4e-4, "scale": "log"}]}
+
+
+def render_fit(uf, **extra):
+    from scalerepro import userfit
+    from scalerepro.fit_figures import fit_figures
+
+    results = {**userfit.build_results(uf), **extra}
+    figures = fit_figures(uf, results)
+    return results, figures, render_report(results, figures=figures)
+
+
+def test_fit_report_shows_diagnostics_first_errors_first(small_fit):
+    _, _, html = render_fit(small_fit["boot"], diagnostics=DIAGNOSTICS)
+    section = re.search(r'<section id="diagnostics".*?</section>', html, re.S).group(0)
+    assert html.index('id="diagnostics"') < html.index('id="law"') < html.index('id="allocation"')
+    order = [section.index(m) for m in ("E is not identified", "1000x beyond the fit", "4 rows held out")]
+    assert order == sorted(order), "errors, then warnings, then info"
+    assert 'class="box error"' in section and "and 9 more" in section  # 15 subjects: 6 named
+
+
+def test_fit_report_figures_and_profile_from_the_identifiability_record(small_fit):
+    _, figures, html = render_fit(small_fit["boot"])
+    names = [f["name"] for f in figures]
+    assert names == ["loss_vs_compute", "residuals", "predicted_vs_actual", "bootstrap_exponents",
+                     "bootstrap_tokens", "frontier"]
+    assert all(f["uri"].startswith("data:image/png;base64,") for f in figures)
+    assert len(re.findall(r'<img src="data:image/png;base64,', html)) == 6
+    _, figures, html = render_fit(small_fit["boot"], identifiability=PROFILE)
+    assert "profile" in [f["name"] for f in figures] and 'id="figure-profile"' in html
+
+
+def test_fit_report_text_is_clean(small_fit):
+    results, _, html = render_fit(small_fit["boot"], diagnostics=DIAGNOSTICS)
+    text = html_text(html)
+    assert text_problems(text) == []
+    assert "main (main)" not in text and "executed notebook" not in text
+    assert "Generated by scalerepro fit" in text and "my_runs.csv" in text
+    assert '"description"' not in html and "max_iter" in text  # the optimizer as fields, not JSON
+    allocation = re.search(r'<section id="allocation">.*?</section>', html, re.S).group(0)
+    factors = []
+    for row in results["compute_optimal"]["budgets"]:
+        assert f"{row['N_opt']:.4g}" in allocation
+        factors.append(row["extrapolation_factor"])
+    assert factors == pytest.approx([1, 10, 100])  # default budgets: the largest fitted compute, 10x, 100x
+    assert all(f">{w}</td>" in allocation for w in ("within", "10x", "100x"))
+    assert re.search(r"Timing \d+(\.\d+)? s in total", text)
+
+
+def test_fit_report_without_bootstrap_has_no_interval_column(small_fit):
+    results, figures, html = render_fit(small_fit["plain"])
+    assert "bootstrap interval" not in html and "standard error" not in html
+    allocation = re.search(r'<section id="allocation">.*?</section>', html, re.S).group(0)
+    assert "[" not in html_text(allocation) and "—" not in html_text(allocation)
+    assert "--n-bootstrap 0" in html_text(html)
+    assert [f["name"] for f in figures] == ["loss_vs_compute", "residuals", "predicted_vs_actual", "frontier"]
+    assert text_problems(html_text(html)) == []
+
+
+def test_a_failed_figure_is_named_not_fatal(small_fit, monkeypatch):
+    from scalerepro import fit_figures
+
+    def broken(uf, results=None):
+        raise ValueError("no data to draw")
+
+    monkeypatch.setattr(fit_figures, "FIGURES", (("residuals", broken, "caption"),))
+    _, figures, html = render_fit(small_fit["boot"])
+    assert figures == [{"name": "residuals", "caption": "caption", "error": "ValueError: no data to draw"}]
+    assert "could not be drawn: ValueError: no data to draw" in html
+
+
+def test_intervals_render_as_numbers_or_a_dash(results):
+    results["claims"][0]["reproduced_interval"] = [0.0, None]       # an unbounded end arrives as null
+    results["fits"]["main"]["bootstrap"]["intervals"]["E"] = [-0.2466305136771695, 1.0]
+    results["parameters"]["budgets"] = [1.2345678e21, 5e22]
+    html = render_report(results)
+    text = html_text(html)
+    assert "[0, —]" in text and "[-0.246631, 1]" in text and "1.23457e+21, 5e+22" in text
+    assert text_problems(text) == []
+    assert "main (main)" not in text and "Timing 2025-01-01 00:00:00 UTC → 2025-01-01 00:01:00 UTC (1 min 00 s)" in text
+    assert "results.json and the executed notebook" in text
+
+
+def test_unidentified_allocation_rows_are_struck_through_with_the_note(small_fit):
+    from scalerepro import userfit
+
+    results = userfit.build_results(small_fit["boot"])
+    note = "not identified: depends on B, beta, which the data do not determine"
+    for row in results["compute_optimal"]["budgets"]:
+        row.update(identified=False, note=note)
+    html = render_report(results, figures=[])
+    allocation = re.search(r'<section id="allocation">.*?</section>', html, re.S).group(0)
+    assert allocation.count('class="unidentified"') == 3 and "<strong>not identified</strong>" in allocation
+    assert html_text(allocation).count(note) == 4  # once in the box, once per row's note column

@@ -53,8 +53,8 @@ def test_outputs_holdout_allocation_provenance(example_results):
     assert h["mean_abs_rel_error"] == pytest.approx(np.mean(errors)) and max(errors) < 0.05
     assert results["fits"]["main"]["points_used"] == 99 - 9
     alloc = results["compute_optimal"]["budgets"]
-    assert len(alloc) == 3 and all(r["tokens_per_param 95% low"] <= r["tokens_per_param"]
-                                   <= r["tokens_per_param 95% high"] for r in alloc)
+    assert len(alloc) == 3 and all(r["tokens_per_param_interval"][0] <= r["tokens_per_param"]
+                                   <= r["tokens_per_param_interval"][1] for r in alloc)
     data = results["data"][0]
     assert data["file"] == str(EXAMPLE.resolve()) and data["sha256"] == userfit.sha256_file(EXAMPLE)
     assert data["runs"] == 45 and data["columns"]["run"] == "run_id"
@@ -215,6 +215,6 @@ def test_report_shows_the_diagnostics_first(example_results):
     out, results = example_results
     html = (out / "report.html").read_text()
     assert results["diagnostics"] and 'id="diagnostics"' in html
-    assert html.index('id="diagnostics"') < html.index('id="fits"')
+    assert html.index('id="diagnostics"') < html.index('id="law"') < html.index('id="fit-details"')
     for d in results["diagnostics"]:
         assert d["code"] in html

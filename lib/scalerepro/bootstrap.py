@@ -22,6 +22,23 @@ from .newton import newton_batch
 from .objective import Problem
 
 
+def percentile_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap ``values``; (nan, nan) when
+    there are none (every resample failed: the caller says so).
+
+    Refits settled at an edge put 0 or +-inf among the values (see :func:`bootstrap`);
+    interpolating towards an infinite sample is undefined, so then the ends are order
+    statistics.
+    """
+    values = np.asarray(values, float)
+    if values.size == 0:
+        return float("nan"), float("nan")
+    q = 100 * (1 - level) / 2
+    method = "linear" if np.isfinite(values).all() else "inverted_cdf"
+    lo, hi = np.percentile(values, [q, 100 - q], method=method)
+    return float(lo), float(hi)
+
+
 @dataclass
 class BootstrapResult:
     """Bootstrap samples of the natural parameters and of derived quantities."""
@@ -44,16 +61,7 @@ class BootstrapResult:
         return self.n_failed / self.n_resamples if self.n_resamples else 0.0
 
     def interval(self, name: str, level: float | None = None) -> tuple[float, float]:
-        level = self.level if level is None else level
-        if self.samples[name].size == 0:  # every resample failed: say so, see warnings()
-            return float("nan"), float("nan")
-        q = 100 * (1 - level) / 2
-        values = self.samples[name]
-        # Refits settled at an edge put 0 or +-inf here (see bootstrap()); interpolating
-        # towards an infinite sample is undefined, so then the ends are order statistics.
-        method = "linear" if np.isfinite(values).all() else "inverted_cdf"
-        lo, hi = np.percentile(values, [q, 100 - q], method=method)
-        return float(lo), float(hi)
+        return percentile_interval(self.samples[name], self.level if level is None else level)
 
     def intervals(self, level: float | None = None) -> dict[str, list[float]]:
         """Percentile intervals of every quantity, as ``name -> [low, high]``."""

@@ -16,7 +16,9 @@ report it either, per the spec's ``original_reporting``), ``missing``.
 
 from __future__ import annotations
 
+import difflib
 import re
+import textwrap
 from collections import Counter
 from functools import lru_cache
 from importlib import resources
@@ -335,7 +337,8 @@ def _raw_values(run):
     for entry in run.get("data") or []:
         if not entry.get("sha256"):
             continue
-        text = f"{entry.get('dataset') or 'file'}/{entry.get('file')} (sha256 {entry['sha256'][:12]}...)"
+        name = entry.get("file") if entry.get("dataset") in (None, "user") else f"{entry['dataset']}/{entry.get('file')}"
+        text = f"{name} (sha256 {entry['sha256'][:12]}...)"
         found = _registry_entry(entry)
         if found is not None:
             info, file_entry = found
@@ -387,12 +390,12 @@ def evaluate(run: dict, spec=None) -> list[dict]:
         value, source, field = (None, None, None) if item["source"] == "declared" else _recorded(item, run)
         if value is not None:
             entry.update(status="recorded", value=value, source=source, field=field)
+        elif declared.get(iid):  # a person's own words (e.g. `--about`) before a generic purpose
+            entry.update(status="declared", value=" ".join(str(declared[iid]).split()),
+                         source="declared", field=f"declared.{iid}")
         elif iid == "purpose" and purpose:
             entry.update(status="declared", value=" ".join(str(purpose).split()), source="spec",
                          field="purpose")
-        elif declared.get(iid):
-            entry.update(status="declared", value=" ".join(str(declared[iid]).split()),
-                         source="declared", field=f"declared.{iid}")
         elif iid in original and _NOT_REPORTED.match(str(original[iid])):
             entry.update(status="not_reported_by_original",
                          value=f"not answerable from this run; original paper: {original[iid]}", source="spec",
@@ -410,3 +413,88 @@ def summary(entries: list[dict]) -> dict:
     counts = Counter(e["status"] for e in entries)
     return {"counts": {s: counts.get(s, 0) for s in STATUSES},
             "missing_required": [e["id"] for e in entries if e["status"] == "missing" and e["required"]]}
+
+
+# ----------------------------------------------------------------------------- --about
+#: What ``scalerepro fit --about FILE.yaml`` may declare: the items a table of runs cannot
+#: answer, each with an example of a useful answer (shown in the template).
+ABOUT_EXAMPLES = {
+    "purpose": "choose N and D for a 1e22 FLOP run; the Chinchilla form because our runs vary N and D "
+               "independently",
+    "training_data": "C4 (en), deduplicated; every run sees each token at most once",
+    "hyperparameters": "AdamW (beta2 0.95), weight decay 0.1; cosine schedule decayed to 10% at the end "
+                       "of each run, warmup 1% of steps; learning rate swept per size (3 values), best "
+                       "kept; batch size 0.5M tokens at every size",
+    "counting": "N = non-embedding parameters; C = 6ND (attention FLOPs ignored)",
+    "metric": "validation cross-entropy in nats per token on 10M held-out tokens, at the final "
+              "checkpoint, no smoothing, one seed per run",
+    "training_code": "https://github.com/<org>/<repo> at commit <sha> (or: not released)",
+    "checkpoints": "not released",
+}
+
+
+def about_template() -> str:
+    """A commented YAML template for ``scalerepro fit --about``: each declarable item, its
+    checklist question and an example answer. Keys left empty stay "missing"."""
+    numbers = {item["id"]: item for item in items()}
+    lines = ["# What your runs' CSV cannot say about them, for `scalerepro fit RUNS.csv --about THIS.yaml`.",
+             "# Each answer appears in the report's reporting checklist as \"declared\", in your words.",
+             "# Answer in plain text (use `>-` and indented lines for a long answer); leave a key empty",
+             "# or delete it to leave that item \"missing\". Everything else in the checklist is",
+             "# recorded from the fit itself.", ""]
+    for iid, example in ABOUT_EXAMPLES.items():
+        item = numbers[iid]
+        question = f"{item['number']}. {item['question']}" + ("" if item["required"] else " (optional)")
+        lines += textwrap.wrap(question, 92, initial_indent="# ", subsequent_indent="#    ")
+        lines += textwrap.wrap(f"e.g. {example}", 92, initial_indent="#    ", subsequent_indent="#      ")
+        lines += [f"{iid}:", ""]
+    return "\n".join(lines)
+
+
+def load_about(path) -> dict[str, str]:
+    """The declared answers in an ``--about`` YAML file, as ``item id -> text``.
+
+    Every problem (unreadable YAML, an unknown or non-declarable key, a value that is not
+    text) is collected and raised at once as :class:`scalerepro.validate.InputError` naming
+    the file. Empty values are skipped: those items stay missing.
+    """
+    from pathlib import Path
+
+    from .validate import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, ["no such file (write one with `scalerepro fit --about-template > about.yaml`)"])
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise InputError(path, [f"not valid YAML: {where}{getattr(exc, 'problem', None) or exc}"]) from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InputError(path, [f"expected `item: answer` lines, got a YAML {type(raw).__name__}"])
+    answers, problems = {}, []
+    recorded = set(item_ids()) - set(ABOUT_EXAMPLES)
+    for key, value in raw.items():
+        key = str(key)
+        if key not in ABOUT_EXAMPLES:
+            if key in recorded:
+                problems.append(f"{key!r} is recorded from the fit itself and cannot be declared")
+            else:
+                close = difflib.get_close_matches(key, ABOUT_EXAMPLES, n=1)
+                problems.append(f"unknown item {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            continue
+        if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+            value = "; ".join(str(v) for v in value)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if isinstance(value, (dict, list)) or isinstance(value, bool):
+            problems.append(f"{key}: expected text, got a YAML {type(value).__name__}")
+            continue
+        answers[key] = " ".join(str(value).split())
+    if problems:
+        problems.append(f"declarable items: {', '.join(ABOUT_EXAMPLES)}")
+        raise InputError(path, problems)
+    return answers

@@ -180,7 +180,7 @@ Findings are printed as diagnostics (error, warning, info) and recorded in resul
 def add_fit(sub):
     p = sub.add_parser("fit", help="fit a scaling law to your own runs (CSV) with the careful protocol",
                        description=FIT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("csv", metavar="RUNS.csv", help="one row per run or checkpoint: N, D (or C), loss[, run, step]")
+    p.add_argument("csv", metavar="RUNS.csv", nargs="?", help="one row per run or checkpoint: N, D (or C), loss[, run, step]")
     p.add_argument("--form", default="chinchilla", help="law form: chinchilla, chinchilla_tied, kaplan_nd, power_law (L = E + A C^-alpha), ...")
     p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
                    help="map roles N, D, C, loss, run, step to the file's columns, e.g. N=params,D=tokens,loss=val_loss")
@@ -198,9 +198,27 @@ def add_fit(sub):
     p.add_argument("--out", default="fit_out", help="output directory for results.json and report.html")
     p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--budget", type=_budget, action="append", default=None, metavar="C",
+                   help="compute budget in FLOP for the allocation table, e.g. 1e24; repeatable "
+                        "(default: the largest fitted compute, 10x and 100x it)")
+    p.add_argument("--about", default=None, metavar="FILE.yaml",
+                   help="what the data cannot say (training data, hyperparameters, counting, metric), "
+                        "declared in the report's checklist; see --about-template")
+    p.add_argument("--about-template", action="store_true",
+                   help="print a commented template for --about and exit")
     p.add_argument("--strict", action="store_true",
                    help="exit with status 1 when any diagnostic has severity error (outputs are still written)")
     p.set_defaults(func=cmd_fit)
+
+
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number of FLOPs such as 1e24, got {text!r}")
+    return value
 
 
 def _interval_text(interval) -> str:
@@ -228,18 +246,60 @@ def _diagnostics_text(diagnostics: list[dict], width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def cmd_fit(args) -> int:
-    from . import userfit
+def _with_interval(value, interval, digits: int = 4) -> str:
+    text = "—" if value is None else f"{value:.{digits}g}"
+    if interval is None:
+        return text
+    ends = ["—" if v is None else f"{v:.{digits}g}" for v in interval]
+    return f"{text} [{ends[0]}, {ends[1]}]"
 
+
+ALLOCATION_ROWS = (("a", "a (N_opt ~ C^a)"), ("b", "b (D_opt ~ C^b)"), ("N_opt", "N_opt (parameters)"),
+                   ("D_opt", "D_opt (tokens)"), ("tokens_per_param", "tokens per parameter"),
+                   ("loss", "loss at the optimum"))
+
+
+def _allocation_text(co: dict) -> str:
+    """The allocation table: one column per budget, one row per quantity, each value with
+    its bootstrap interval (when there is one) and how far the budget lies beyond the fit."""
+    budgets = co["budgets"]
+    names = [f"C = {row['C']:.4g}" for row in budgets]
+    rows = [{"": "beyond the fitted range",
+             **{n: ("within" if row["extrapolation_factor"] <= 1 + 1e-9 else f"{row['extrapolation_factor']:.4g}x")
+                for n, row in zip(names, budgets)}}]
+    for key, label in ALLOCATION_ROWS:
+        rows.append({"": label, **{n: _with_interval(row.get(key), row.get(f"{key}_interval"))
+                                   for n, row in zip(names, budgets)}})
+    if any(row.get("identified") is False for row in budgets):  # the fit's identifiability checks
+        rows.insert(1, {"": "identified", **{n: "yes" if row.get("identified", True) else "NO: see the note"
+                                             for n, row in zip(names, budgets)}})
+    level = f"{co['level']:.0%} bootstrap intervals" if co.get("level") else "no bootstrap intervals"
+    head = (f"compute-optimal allocation under {co['flops']} ({level}); the fitted runs reach "
+            f"C = {co['fitted_max_C']:.4g}")
+    notes = dict.fromkeys(row["note"] for row in budgets if row.get("note"))
+    return "\n".join([head, _table(rows, ["", *names]), *(f"note: {note}" for note in notes)])
+
+
+def cmd_fit(args) -> int:
+    from . import checklist, userfit
+
+    if args.about_template:
+        print(checklist.about_template())
+        return 0
+    if args.csv is None:
+        raise UsageError("fit needs RUNS.csv (or --about-template)")
     try:
         columns, holdout = userfit.parse_columns(args.columns), userfit.parse_holdout(args.holdout)
-        userfit.laws.get_law(args.form)
+        law = userfit.laws.get_law(args.form)
         userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.budget and not userfit.has_allocation(law):
+        raise UsageError(f"--budget: form {args.form!r} has no compute-optimal allocation in N and D")
     results = userfit.run(args.csv, args.out, form=args.form, columns=columns, holdout=holdout,
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
-                          checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss)
+                          checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
+                          budgets=args.budget, about=args.about)
     fit, main = results["fit"], results["fits"]["main"]
     selection = main.get("selection") or {}
     held = selection.get("rows_held_out") or 0
@@ -255,7 +315,7 @@ def cmd_fit(args) -> int:
         interval = ("not identified" if k in unidentified and fit["intervals"]
                     else _interval_text((fit["intervals"] or {}).get(k)))
         rows.append({"parameter": k, "estimate": estimate, "95% interval": interval})
-    print(_table(rows, ["parameter", "estimate", "95% interval"]), flush=True)
+    print(_table(rows, ["parameter", "estimate"] + (["95% interval"] if fit["intervals"] else [])), flush=True)
     outcome = fit["outcome"]
     if outcome == "converged":
         outcome += "; the identifiability checks found no problem"
@@ -268,6 +328,8 @@ def cmd_fit(args) -> int:
             f"{h['runs']} largest-compute runs (asked for {h['k']}; tied runs go out together)"
         print(f"hold-out ({h['rows']} rows of {runs}): mean absolute relative error "
               f"{h['mean_abs_rel_error']:.2%}, max {h['max_abs_rel_error']:.2%}")
+    if results.get("compute_optimal"):
+        print(_allocation_text(results["compute_optimal"]))
     if results.get("diagnostics"):
         print(_diagnostics_text(results["diagnostics"]))
     # the same warnings as the report's warning box: a terminal user must see them too

@@ -1,14 +1,18 @@
-"""Self-contained HTML reports built from ``results.json`` and the executed notebook.
+"""Self-contained HTML reports: a replication's (from ``results.json`` and the executed
+notebook) and a fit of a user's own runs (from its ``results.json`` and the figures
+:mod:`scalerepro.fit_figures` draws).
 
-Reports never recompute anything: they format what the run recorded, and embed the
-notebook's figures as data URIs so a report is one file that opens offline (no external
-CSS, fonts or scripts).
+Reports never recompute anything: they format what the run recorded -- every number to a
+few significant digits, every missing value as a dash, never a Python repr -- and embed the
+figures as data URIs so a report is one file that opens offline (no external CSS, fonts or
+scripts).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -23,19 +27,68 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("scalerepro", "templates")
                           trim_blocks=True, lstrip_blocks=True)
 
 
+def _number(value, digits: int = 6) -> str:
+    """A number to at most ``digits`` significant digits; anything else (None, nan) to a dash."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "—"
+    if isinstance(value, int):
+        return str(value) if len(str(abs(value))) <= digits else f"{value:.{digits}g}"
+    return f"{value:.{digits}g}" if math.isfinite(value) or math.isinf(value) else "—"
+
+
+def _interval(value, digits: int = 6) -> str:
+    """An interval as '[low, high]' with a dash for an end that is not a number (JSON has no
+    infinity: an unbounded end arrives as null), or a single dash when there is none."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return "—"
+    if all(_number(v) == "—" for v in value):
+        return "—"
+    return f"[{_number(value[0], digits)}, {_number(value[1], digits)}]"
+
+
 def _fmt(value, digits: int = 6):
-    """Numbers to short text; ``None`` to an em dash."""
-    if value is None:
+    """Any recorded value to short text: numbers to ``digits`` significant digits, None to
+    an em dash, two numbers to an interval, lists and mappings item by item, never a repr."""
+    if value is None or isinstance(value, jinja2.Undefined):
         return "—"
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(v is None for v in value):
-        return "—"  # an interval that could not be computed (e.g. every bootstrap refit failed)
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
-        return f"[{_fmt(value[0], digits)}, {_fmt(value[1], digits)}]"
+    if isinstance(value, (int, float)):
+        return _number(value, digits)
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "none"
+        if len(value) == 2 and all(v is None or isinstance(v, (int, float)) and not isinstance(v, bool)
+                                   for v in value):
+            return _interval(value, digits)
+        return ", ".join(_fmt(v, digits) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt(v, digits)}" for k, v in value.items()) if value else "none"
     return str(value)
+
+
+def _seconds(value) -> str:
+    """A duration as '4.2 s' or '3 min 05 s'."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "—"
+    if value < 60:
+        return f"{value:.3g} s"
+    minutes, rest = divmod(round(value), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def _percent(share, digits: int = 3) -> str:
+    """A share (0.0062) as a percentage ('0.62%'); a level (0.95) as '95%'."""
+    if not isinstance(share, (int, float)) or isinstance(share, bool):
+        return "—"
+    return f"{100 * share:.{digits}g}%"
+
+
+def _extrapolation(factor) -> str:
+    """A budget's factor beyond the largest fitted compute, in words."""
+    if not isinstance(factor, (int, float)) or isinstance(factor, bool):
+        return "—"
+    return "within" if factor <= 1 + 1e-9 else f"{factor:.3g}x"
 
 
 def _when(timestamp) -> str:
@@ -62,6 +115,12 @@ _ENV.filters["fmt"] = _fmt
 _ENV.filters["breakable"] = _breakable
 _ENV.filters["when"] = _when
 _ENV.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
+_ENV.filters["interval"] = _interval
+_ENV.filters["seconds"] = _seconds
+_ENV.filters["percent"] = lambda v: _percent(v, 3)
+_ENV.filters["pct"] = lambda v: _percent(v, 2)
+_ENV.filters["extrapolation"] = _extrapolation
+_ENV.filters["basename"] = lambda path: Path(str(path)).name
 
 
 def verdict_counts(results: dict) -> dict[str, int]:
@@ -90,11 +149,27 @@ def notebook_figures(executed_notebook) -> list[dict]:
     return figures
 
 
-def render_report(results: dict, executed_notebook=None) -> str:
-    """HTML for one replication, from its results (or failure record) and executed notebook."""
-    return _ENV.get_template("report.html.j2").render(
-        r=results, counts=verdict_counts(results), figures=notebook_figures(executed_notebook),
-        verdicts=VERDICTS)
+def _version(results: dict) -> str | None:
+    env = results.get("environment") or results.get("notebook_environment") or {}
+    return (env.get("packages") or {}).get("scalerepro")
+
+
+def render_report(results: dict, executed_notebook=None, figures: list[dict] | None = None) -> str:
+    """HTML for one replication (from its results or failure record and its executed
+    notebook), or for a fit of a user's runs (``results["replication"]`` is None; its
+    ``figures`` -- ``{name, caption, uri}``, see :mod:`scalerepro.fit_figures` -- are
+    passed in, as a CLI fit has no notebook). Diagnostics are shown first, errors first."""
+    from .checklist import ABOUT_EXAMPLES
+    from .diagnostics import sorted_by_severity
+
+    is_fit = results.get("replication") is None and bool(results.get("fit"))
+    if figures is None:
+        figures = [{"name": f"cell-{f['cell']}", "caption": f"notebook cell {f['cell']}", "uri": f["uri"]}
+                   for f in notebook_figures(executed_notebook)]
+    return _ENV.get_template("fit_report.html.j2" if is_fit else "report.html.j2").render(
+        r=results, counts=verdict_counts(results), figures=figures, verdicts=VERDICTS,
+        diagnostics=sorted_by_severity(results.get("diagnostics") or []), version=_version(results),
+        declarable=list(ABOUT_EXAMPLES))
 
 
 def render_sensitivity_report(results: dict, figures: list[dict]) -> str:

@@ -33,8 +33,10 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +66,8 @@ ALLOCATION_PARAMETERS = ("A", "B", "alpha", "beta")
 ALLOCATION_EXPONENT_MOVES = 0.02
 
 
-def _has_allocation(law: laws.Law) -> bool:
+def has_allocation(law: laws.Law) -> bool:
+    """Whether the form has a compute-optimal allocation in N and D (L = E + A/N^alpha + B/D^beta)."""
     return isinstance(law, laws.Chinchilla)
 
 
@@ -104,6 +107,8 @@ class UserFit:
     prepared: runs_input.PreparedRuns | None = None
     identifiability: identifiability.Identifiability | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    about: dict[str, str] = field(default_factory=dict)   # the user's --about answers
+    seconds: float = 0.0                                   # wall time of fit_runs
 
     @property
     def outcome(self) -> str:
@@ -125,16 +130,24 @@ class UserFit:
 
 def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = None, holdout: int = 0,
              n_bootstrap: int = 1000, seed: int = 0, budgets=None, starts=None, progress: bool = False,
-             per_nd: str | None = None, checkpoints: str = "all", drop_highest_loss: int = 0) -> UserFit:
+             per_nd: str | None = None, checkpoints: str = "all", drop_highest_loss: int = 0,
+             about=None) -> UserFit:
     """Validate, choose points, check the design, fit, check identifiability, bootstrap,
     validate on held-out runs, and compute the allocation.
 
     form: a name from :data:`scalerepro.laws.LAWS`. columns: file column -> role (see
     :func:`parse_columns`). per_nd, checkpoints, drop_highest_loss: see
     :mod:`scalerepro.runs_input`. starts: optional start grid (default: the law's own grid).
+    budgets: compute budgets for the allocation table (default: the largest fitted compute,
+    10x and 100x it). about: a YAML file of checklist answers the data cannot give
+    (:func:`scalerepro.checklist.load_about`), read before anything is fitted.
     """
     if n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
+    from .checklist import load_about
+
+    t0 = time.perf_counter()
+    declared = load_about(about) if about is not None else {}
     path = Path(path)
     law = laws.get_law(form)
     with _quiet_numpy():
@@ -153,7 +166,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
         diagnostics += ident.diagnostics
         budgets = [float(c) for c in (default_budgets(train) if budgets is None and "C" in train.columns
                                       else budgets or [])]
-        derived = _derived(law, budgets)
+        derived = _derived(law)
         boot = None
         if n_bootstrap:
             boot = bootstrap(result, X, y, n_resamples=n_bootstrap, seed=seed, groups=prepared.groups,
@@ -166,28 +179,26 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
         holdout_table = _holdout_table(result, law, held)
         diagnostics += _holdout_extrapolation(train, held)
         allocation = None
-        if _has_allocation(law) and budgets:
+        if has_allocation(law) and budgets:
             allocation, found = _allocation(result, boot, budgets, train, ident)
             diagnostics += found
     return UserFit(path=path, sha256=sha256_file(path), law=law, frame=prepared.source, train=train, held=held,
                    result=result, boot=boot, holdout=holdout_table, allocation=allocation,
                    options={"form": form, "columns": columns or {}, "holdout": holdout, "per_nd": per_nd,
                             "checkpoints": checkpoints, "drop_highest_loss": int(drop_highest_loss),
-                            "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets},
+                            "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets,
+                            **({"about": str(about)} if about is not None else {})},
                    warnings=list(prepared.notes), prepared=prepared, identifiability=ident,
-                   diagnostics=sorted_by_severity(diagnostics))
+                   diagnostics=sorted_by_severity(diagnostics), about=declared, seconds=time.perf_counter() - t0)
 
 
-def _derived(law, budgets) -> dict:
-    """Derived quantities whose bootstrap distribution is wanted: the allocation exponent
-    and, per budget, N_opt and tokens per parameter."""
-    derived = {}
-    if _has_allocation(law):
-        derived["a"] = lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]
-        for c in budgets:
-            derived[f"N_opt@{c:.3g}"] = lambda p, c=c: optimal.compute_optimal(p, c)["N_opt"]
-            derived[f"tokens_per_param@{c:.3g}"] = lambda p, c=c: optimal.compute_optimal(p, c)["tokens_per_param"]
-    return derived
+def _derived(law) -> dict:
+    """Derived quantities whose bootstrap distribution is wanted: the allocation exponent,
+    which the influence check compares against its interval. (The per-budget allocation's
+    intervals come from :func:`scalerepro.optimal.allocation_table` over the samples.)"""
+    if has_allocation(law):
+        return {"a": lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]}
+    return {}
 
 
 #: A bootstrap over fewer resampling units (runs, groups or points) than this cannot show
@@ -213,7 +224,7 @@ def _bootstrap_diagnostics(boot: BootstrapResult, prepared) -> list[Diagnostic]:
 def _influence(result, X, y, prepared, boot, law):
     """Leave each run (bootstrap group) out in turn: does the allocation exponent (or, for
     forms without one, each exponent) leave its bootstrap interval?"""
-    if _has_allocation(law):
+    if has_allocation(law):
         quantities = {"a": lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]}
     else:
         quantities = {identifiability.natural_name(law, n): (lambda p, k=identifiability.natural_name(law, n): p[k])
@@ -286,21 +297,19 @@ def _allocation(result, boot, budgets, train, ident):
                        f"{max(moved):.3g}")
     c_max = float(train["C"].max())
     n_range, d_range = (float(train["N"].min()), float(train["N"].max())), (float(train["D"].min()), float(train["D"].max()))
-    for c in budgets:
-        opt = optimal.compute_optimal(result.params, c)
-        n_opt, d_opt, tpp = float(opt["N_opt"]), float(opt["D_opt"]), float(opt["tokens_per_param"])
+    # the numbers and their bootstrap intervals; what follows judges them
+    table = optimal.allocation_table(result.params, budgets, fitted_max_compute=c_max,
+                                     samples=boot.samples if boot is not None else None)
+    for row in table.to_dict(orient="records"):
+        c, n_opt, d_opt, tpp = row["C"], row["N_opt"], row["D_opt"], row["tokens_per_param"]
         beyond = {"C": c / c_max, "N": _outside(n_opt, *n_range), "D": _outside(d_opt, *d_range)}
-        row = {"C": c, "N_opt": n_opt, "D_opt": d_opt, "tokens_per_param": tpp, "loss": float(opt["loss"]),
-               "extrapolation": bool(c > c_max * 1.0000001 or beyond["N"] > 1 or beyond["D"] > 1),
-               "beyond_fitted": {k: (round(v, 4) if np.isfinite(v) else None) for k, v in beyond.items()},
-               "identified": not dependent and all(np.isfinite([n_opt, d_opt]))}
+        row.update(extrapolation=bool(c > c_max * 1.0000001 or beyond["N"] > 1 or beyond["D"] > 1),
+                   beyond_fitted={k: (round(v, 4) if np.isfinite(v) else None) for k, v in beyond.items()},
+                   identified=not dependent and bool(np.isfinite([n_opt, d_opt]).all()))
         if dependent:
             row["note"] = f"not identified: depends on {', '.join(dependent)}, which the data do not determine"
         elif not np.isfinite([n_opt, d_opt]).all():
             row["note"] = "not computable from the fitted parameters (alpha + beta <= 0 or overflow)"
-        if boot is not None and len(boot.samples.get("a", ())):
-            for q in ("N_opt", "tokens_per_param"):
-                row[f"{q} 95% low"], row[f"{q} 95% high"] = boot.interval(f"{q}@{c:.3g}", 0.95)
         rows.append(row)
         worst = max(v for k, v in beyond.items() if k in ("N", "D"))
         if worst > 1 or c > c_max * 1.0000001:
@@ -363,6 +372,7 @@ def _build_results(uf: UserFit) -> dict:
     for w in uf.warnings:
         rec.warn(w)
     results = rec.results()
+    results["timing"].update(seconds=round(uf.seconds, 3), end=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     results["replication"] = None
     results["status"] = "ok"
     results["diagnostics"] = [d.to_dict() for d in uf.diagnostics]
@@ -385,7 +395,8 @@ def _build_results(uf: UserFit) -> dict:
     if uf.allocation is not None:
         identified = bool(uf.allocation["identified"].all())
         results["compute_optimal"] = {
-            "flops": "C = 6ND", "budgets": uf.allocation.to_dict(orient="records"),
+            "flops": "C = 6ND", "fitted_max_C": float(uf.train["C"].max()),
+            "level": uf.boot.level if uf.boot else None, "budgets": uf.allocation.to_dict(orient="records"),
             "a": float(optimal.allocation_exponents(uf.result.params["alpha"], uf.result.params["beta"])[0]),
             "a_interval": (uf.boot.intervals().get("a") if uf.boot else None),
             "identified": identified,
@@ -394,15 +405,13 @@ def _build_results(uf: UserFit) -> dict:
             results["compute_optimal"]["note"] = next((n for n in uf.allocation.get("note", []) if isinstance(n, str)), "")
     else:
         results["compute_optimal"] = None
+    results["declared"] = dict(uf.about)
     if summary:
         ties = "" if summary["runs"] == summary["k"] else f", widened to {summary['runs']} runs tied at the boundary"
-        results["declared"] = {"validation": (f"hold-out of the {summary['k']} largest-compute runs{ties} "
+        results["declared"]["validation"] = ((f"hold-out of the {summary['k']} largest-compute runs{ties} "
                                               f"({summary['rows']} rows): mean absolute relative error "
-                                              f"{summary['mean_abs_rel_error']:.2%}, max {summary['max_abs_rel_error']:.2%}")}
-    tables = {"holdout": uf.holdout} if summary else {}
-    if uf.allocation is not None:
-        tables["compute_optimal"] = uf.allocation
-    results["tables"] = {k: v.to_dict(orient="records") for k, v in tables.items()}
+                                              f"{summary['mean_abs_rel_error']:.2%}, max {summary['max_abs_rel_error']:.2%}"))
+    results["tables"] = {}  # the hold-out points and the allocation are above, shown by the report
     try:
         from . import checklist
     except ImportError:
@@ -425,10 +434,12 @@ def _write_text_atomic(path: Path, text: str) -> None:
 def write_outputs(uf: UserFit, out_dir) -> dict:
     """Write ``out_dir/report.html`` and ``out_dir/results.json``. Both are rendered in
     memory first, so an error leaves nothing half-written; each lands by rename."""
+    from .fit_figures import fit_figures
     from .report import render_report
 
     results = build_results(uf)
-    html = render_report(results)
+    with _quiet_numpy():
+        html = render_report(results, figures=fit_figures(uf, results))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_text_atomic(out_dir / "report.html", html)
