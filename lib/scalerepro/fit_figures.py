@@ -346,7 +346,9 @@ def frontier(uf, results=None) -> Figure | None:
             _plain_log_ticks(ax.yaxis)
         _beyond(ax, fitted_max)
         ax.legend(fontsize=7, loc="lower right" if key == "N_opt" else "lower left")
-    fig.suptitle("Compute-optimal frontier under C = 6ND", fontsize=10)
+    unidentified = "identified" in uf.allocation and not uf.allocation["identified"].all()
+    fig.suptitle("Compute-optimal frontier under C = 6ND" + (": NOT IDENTIFIED by these runs (see the "
+                 "allocation table)" if unidentified else ""), fontsize=10, color="#8a1c12" if unidentified else None)
     return fig
 
 
