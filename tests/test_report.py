@@ -321,10 +321,11 @@ def test_unidentified_allocation_rows_are_struck_through_with_the_note(small_fit
     html = render_report(results, figures=[])
     allocation = re.search(r'<section id="allocation">.*?</section>', html, re.S).group(0)
     assert allocation.count('class="unidentified"') == 3 and "<strong>not identified</strong>" in allocation
-    assert html_text(allocation).count(note) == 1  # one note for all rows: said once, above the table
+    reason = "depends on B, beta, which the data do not determine"
+    assert html_text(allocation).count(reason) == 1  # one note for all rows: said once, under the table
     results["compute_optimal"]["budgets"][0]["note"] = "another reason"
     allocation = re.search(r'<section id="allocation">.*?</section>', render_report(results, figures=[]), re.S).group(0)
-    assert "<th>note</th>" in allocation and html_text(allocation).count(note) == 2  # differing notes: per row
+    assert "<th>note</th>" in allocation and html_text(allocation).count(reason) == 2  # differing notes: per row
     results["identifiability"] = {"unidentified": ["E"], "profiles": []}
     law = re.search(r'<section id="law">.*?</section>', render_report(results, figures=[]), re.S).group(0)
     assert law.count("not identified") == 1 and '<tr class="unidentified"><td>E' in law
