@@ -39,9 +39,9 @@ TARGETS = {
                                  "Problem.__init__", "Problem._w", "Problem._terms", "Problem.value",
                                  "Problem.value_grad", "Problem.value_grad_hess"])],
     "optimal": [("optimal", ["training_flops", "tokens_from_flops", "allocation_exponents",
-                             "allocation_constant", "compute_optimal"])],
+                             "allocation_constant", "compute_optimal", "allocation_table"])],
     "spec rules": [("spec", ["evaluate_claim", "_le", "_is_interval", "_is_number", "_check_rule"])],
-    "bootstrap": [("bootstrap", ["resample_weights", "bootstrap", "BootstrapResult.interval",
+    "bootstrap": [("bootstrap", ["resample_weights", "bootstrap", "percentile_interval", "BootstrapResult.interval",
                                  "BootstrapResult.intervals", "BootstrapResult.standard_errors",
                                  "BootstrapResult.covariance"])],
     "userfit hold-out": [("runs_input", ["split_holdout", "parse_holdout"]),
@@ -53,7 +53,8 @@ TARGETS = {
 # staging copy also resolves the registry symlink differently.
 TESTS = ["test_spec.py", "test_results.py", "test_checklist.py", "test_optimal_bootstrap.py",
          "test_holdout_scoring.py", "test_laws_fit.py", "test_numerics.py", "test_accounting.py",
-         "test_kaplan_with_e.py", "test_userfit.py", "test_fit_property.py", "test_report.py"]
+         "test_kaplan_with_e.py", "test_userfit.py", "test_fit_property.py", "test_report.py",
+         "test_fit_allocation.py"]
 PYTEST_ARGS = ["-p", "no:cacheprovider", "-m", "not slow and not browser"]
 ALSO_COPY = ["tests", "replications", "data", "notebooks", "environment.yml", "pyproject.toml"]
 
