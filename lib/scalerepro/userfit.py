@@ -411,7 +411,11 @@ def _build_results(uf: UserFit) -> dict:
         results["declared"]["validation"] = ((f"hold-out of the {summary['k']} largest-compute runs{ties} "
                                               f"({summary['rows']} rows): mean absolute relative error "
                                               f"{summary['mean_abs_rel_error']:.2%}, max {summary['max_abs_rel_error']:.2%}"))
-    results["tables"] = {}  # the hold-out points and the allocation are above, shown by the report
+    # for programs reading results.json as tables; the fit report shows them from the sections above
+    tables = {"holdout": uf.holdout} if summary else {}
+    if uf.allocation is not None:
+        tables["compute_optimal"] = uf.allocation
+    results["tables"] = {k: v.to_dict(orient="records") for k, v in tables.items()}
     try:
         from . import checklist
     except ImportError:
