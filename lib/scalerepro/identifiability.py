@@ -54,6 +54,9 @@ PROFILE_POINTS = 25
 #: a derived quantity that moves across them depends on the unidentified direction.
 FLAT_PROFILE = 2e-2
 PROFILE_MAX_ITER = 200
+#: Batched runs over all profile points at most: the first from the valley's starts, the
+#: others from each point's neighbours' solutions.
+PROFILE_PASSES = 4
 PROFILE_VALLEY_STARTS = 6
 MAX_PROFILES = 3
 #: Components of a null direction (unit vector, scaled coordinates) at least this large
@@ -203,31 +206,31 @@ def flat_directions(result) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- profiles
-class _FixedParameter(Law):
-    """``base`` with fitted parameter ``index`` held at ``value``: the other parameters are
-    free, so a fit of this law is the profile of ``base`` at that value."""
+class _ProfileProblem:
+    """``problem`` with fitted parameter ``index`` held at ``values[row]`` for a start whose
+    weight row is ``row``: every point of a profile is one row, so all points are solved
+    in one batched Newton run instead of one run per point.
 
-    def __init__(self, base: Law, index: int, value: float):
-        self.base, self.index, self.value = base, index, float(value)
-        self.name = f"{base.name}|{base.param_names[index]}={value:.6g}"
-        self.inputs = base.inputs
-        self.param_names = tuple(n for i, n in enumerate(base.param_names) if i != index)
+    It offers what :func:`newton_batch` calls (``value``, ``value_grad_hess``); ``law`` is
+    None because this is not a plain law (``newton_batch`` runs it through numpy)."""
 
-    def _full(self, theta):
-        theta = np.atleast_2d(np.asarray(theta, float))
-        return np.insert(theta, self.index, self.value, axis=1)
+    law = None
 
-    def log_predict(self, theta, X):
-        return self.base.log_predict(self._full(theta), X)
+    def __init__(self, problem: Problem, index: int, values):
+        self.problem, self.index = problem, index
+        self.values = np.asarray(values, float)
+        self.objective = problem.objective
+        self.keep = [i for i in range(problem.law.n_params) if i != index]
 
-    def log_predict_jac(self, theta, X):
-        f, J = self.base.log_predict_jac(self._full(theta), X)
-        return f, np.delete(J, self.index, axis=-1)
+    def _full(self, theta, rows):
+        return np.insert(np.atleast_2d(theta), self.index, self.values[rows], axis=1)
 
-    def objective_derivatives(self, theta, X, coefficients):
-        f, g, H = self.base.objective_derivatives(self._full(theta), X, coefficients)
-        keep = [i for i in range(self.base.n_params) if i != self.index]
-        return f, g[:, keep], H[:, keep][:, :, keep]
+    def value(self, theta, rows):
+        return self.problem.value(self._full(theta, rows), None)
+
+    def value_grad_hess(self, theta, rows, majorize=None):
+        v, g, H = self.problem.value_grad_hess(self._full(theta, rows), None, majorize)
+        return v, g[:, self.keep], H[:, self.keep][:, :, self.keep]
 
 
 def _profile_grid(law: Law, name: str, best: float, y) -> np.ndarray:
@@ -251,8 +254,9 @@ def profile(result, X, y, parameter: str, values=None) -> dict:
     """The objective along one parameter, the others re-optimized at each value.
 
     ``parameter`` is a natural name (E, A, B, alpha, beta); ``values`` fitted-coordinate
-    values (default: :func:`_profile_grid`). Each point is a batched Newton fit warm-started
-    from the best fit and from the previous point. Returns the record the report draws:
+    values (default: :func:`_profile_grid`). All points are fitted in one batched Newton
+    run from the best fit and the valley's starts, then again from their neighbours'
+    solutions while that improves any point. Returns the record the report draws:
     ``{"parameter", "values" (natural units), "objective", "best", "best_objective",
     "scale" (log|linear), "relative_rise"}``.
     """
@@ -261,8 +265,8 @@ def profile(result, X, y, parameter: str, values=None) -> dict:
     j = next(i for i, n in enumerate(names) if natural_name(law, n) == parameter)
     grid = _profile_grid(law, names[j], float(result.theta[j]), y) if values is None else np.asarray(values, float)
     X, y = np.asarray(X, float), np.asarray(y, float)
+    problem = _ProfileProblem(Problem(law, X, y, result.objective), j, grid)
     rest = np.delete(np.asarray(result.theta, float), j)
-    previous = rest
     # Starts that reached the best objective elsewhere in a flat valley: at each value the
     # few nearest in this parameter are tried too, so the profile follows the whole valley
     # rather than only the basin around the reported best fit.
@@ -270,23 +274,31 @@ def profile(result, X, y, parameter: str, values=None) -> dict:
     values_at = np.asarray(result.start_objectives, float)
     at_best = thetas[np.isfinite(values_at) & (values_at <= result.objective_value * (1 + SAME_OBJECTIVE) + 1e-14)
                      & np.isfinite(thetas).all(axis=1)]
-    # walk outwards from the best value in both directions, so each warm start is close
-    centre = int(np.argmin(np.abs(grid - result.theta[j])))
-    order = list(range(centre, len(grid))) + list(range(centre - 1, -1, -1))
-    found, path = {}, {}
-    for i in order:
-        if i == centre - 1:
-            previous = rest
-        fixed = _FixedParameter(law, j, grid[i])
-        problem = Problem(fixed, X, y, result.objective)
-        nearest = at_best[np.argsort(np.abs(at_best[:, j] - grid[i]))[:PROFILE_VALLEY_STARTS]]
-        starts = np.vstack([rest, previous, np.delete(nearest, j, axis=1)])
+    nearest = [np.delete(at_best[np.argsort(np.abs(at_best[:, j] - g))[:PROFILE_VALLEY_STARTS]], j, axis=1)
+               for g in grid]
+    rows = np.concatenate([np.full(1 + len(n), i) for i, n in enumerate(nearest)])
+    starts = np.vstack([np.vstack([rest, n]) for n in nearest])
+    best_theta = np.tile(rest, (len(grid), 1))
+    best_value = np.full(len(grid), np.inf)
+    # Then warm starts from each point's neighbours' solutions, all points at once, until no
+    # point improves: what walking the grid point by point would give, in a few passes.
+    for _ in range(PROFILE_PASSES):
         with np.errstate(all="ignore"):
-            th, v, _, _ = newton_batch(problem, starts, max_iter=PROFILE_MAX_ITER, workers=1)
-        k = int(np.argmin(np.where(np.isfinite(v), v, np.inf)))
-        found[i] = float(v[k]) if np.isfinite(v[k]) else None
-        path[i] = law.natural(np.insert(th[k], j, grid[i]))
-        previous = th[k]
+            th, v, _, _ = newton_batch(problem, starts, rows=rows, max_iter=PROFILE_MAX_ITER)
+        v = np.where(np.isfinite(v), v, np.inf)
+        improved = False
+        for i in np.unique(rows):
+            mine = np.flatnonzero(rows == i)
+            k = mine[np.argmin(v[mine])]
+            if v[k] < best_value[i] - SAME_OBJECTIVE * abs(best_value[i] if np.isfinite(best_value[i]) else v[k]):
+                best_value[i], best_theta[i], improved = v[k], th[k], True
+        if not improved:
+            break
+        inner, outer = np.arange(len(grid) - 1), np.arange(1, len(grid))
+        rows = np.r_[inner, outer]
+        starts = np.vstack([best_theta[outer], best_theta[inner]])
+    found = {i: float(best_value[i]) if np.isfinite(best_value[i]) else None for i in range(len(grid))}
+    path = {i: law.natural(np.insert(best_theta[i], j, grid[i])) for i in range(len(grid))}
     objective = [found[i] for i in range(len(grid))]
     is_log = names[j] in law.log_coefficients
     evenly = is_log and values is None and law.log_coefficients[names[j]] == "E"  # E's grid is linear
