@@ -113,7 +113,7 @@ def synthetic_chinchilla_fit(n: int, seed: int, n_starts: int, n_resamples: int,
 
     from scalerepro.bootstrap import bootstrap
     from scalerepro.fit import fit
-    from scalerepro.laws import get_law
+    from scalerepro.law_registry import get_law
 
     law = get_law("chinchilla")
     X, y = law_runs(law, CHINCHILLA_TRUTH, n, 0.01, seed, log10_N=(7, 10), log10_D=(9, 12))

@@ -7,7 +7,7 @@ import pytest
 from conftest import data_or_skip
 from scalerepro import kaplan_laws, porian
 from scalerepro.fit import fit
-from scalerepro.laws import get_law
+from scalerepro.law_registry import get_law
 
 X = {"kaplan2020_n": np.array([[1e6], [1e8], [1e9]]),
      "kaplan2020_d": np.array([[1e8], [1e10], [1e11]]),

@@ -6,6 +6,7 @@ import pytest
 from conftest import law_runs
 from scalerepro import laws, optimal
 from scalerepro.fit import fit
+from scalerepro.law_registry import get_law
 from scalerepro.objective import Objective, Problem
 
 TRUTH = dict(E=1.9, A=6.7e7, B=8.9e8, alpha=0.41, beta=0.455)  # near the FineWeb-Edu fit
@@ -16,8 +17,8 @@ def synthetic_runs(n=80, noise=0.0, seed=0, truth=TRUTH):
 
 
 def test_registered_under_both_names():
-    assert isinstance(laws.get_law("kaplan_with_e"), laws.KaplanWithE)
-    assert isinstance(laws.get_law("kaplan_nd"), laws.KaplanWithE)
+    assert isinstance(get_law("kaplan_with_e"), laws.KaplanWithE)
+    assert isinstance(get_law("kaplan_nd"), laws.KaplanWithE)
 
 
 def test_prediction_is_the_published_formula():

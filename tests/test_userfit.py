@@ -12,6 +12,7 @@ import pytest
 
 from scalerepro import cli, laws, userfit
 from scalerepro.fit import fit
+from scalerepro.law_registry import get_law
 from scalerepro.validate import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +142,7 @@ def test_compute_only_power_law_derives_c_from_n_and_d(tmp_path):
     # a fit made directly on C = 6ND computed here, from the best start, ends where it did
     frame = pd.read_csv(EXAMPLE)
     C = 6 * frame["N"].to_numpy() * frame["D"].to_numpy()
-    direct = fit(laws.get_law("power_law"), C[:, None], frame["loss"].to_numpy(),
+    direct = fit(get_law("power_law"), C[:, None], frame["loss"].to_numpy(),
                  starts=uf.result.best_start[None, :])
     assert uf.result.params == pytest.approx(direct.params, rel=1e-9)
 

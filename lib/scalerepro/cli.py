@@ -282,6 +282,7 @@ def _allocation_text(co: dict) -> str:
 
 def cmd_fit(args) -> int:
     from . import checklist, userfit
+    from .law_registry import get_law
 
     if args.about_template:
         print(checklist.about_template())
@@ -290,7 +291,7 @@ def cmd_fit(args) -> int:
         raise UsageError("fit needs RUNS.csv (or --about-template)")
     try:
         columns, holdout = userfit.parse_columns(args.columns), userfit.parse_holdout(args.holdout)
-        law = userfit.laws.get_law(args.form)
+        law = get_law(args.form)
         userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

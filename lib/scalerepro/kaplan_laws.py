@@ -20,7 +20,7 @@ from importlib import resources
 import numpy as np
 import yaml
 
-from .laws import LAWS, Law, grid
+from .laws import Law, grid
 
 
 @dataclass(frozen=True)
@@ -178,8 +178,3 @@ def published(name: str) -> tuple[Law, np.ndarray]:
     """The law and the fitted-parameter vector of Kaplan's published constants."""
     law = KAPLAN_LAWS[name]
     return law, law.from_natural(**{k: float(v) for k, v in constants()["laws"][name]["constants"].items()})
-
-
-LAWS.update(KAPLAN_LAWS)
-# The plain compute law with an irreducible term, under the name `scalerepro fit --form` users expect.
-LAWS["power_law"] = KAPLAN_LAWS["kaplan2020_c_with_e"]

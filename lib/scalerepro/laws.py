@@ -373,17 +373,6 @@ class KaplanWithE(Law):
         return grid(a=[5.0, 10, 15, 20], b=[5.0, 10, 15, 20], e=[0.5], alpha=[0.4], beta=[0.4])
 
 
-LAWS: dict[str, Law] = {"chinchilla": Chinchilla(), "chinchilla_tied": Chinchilla(tied=True),
-                        "kaplan_with_e": KaplanWithE(), "kaplan_nd": KaplanWithE()}
-
-
-def get_law(name: str) -> Law:
-    """Look a law up by name, with the valid names in the error."""
-    try:
-        return LAWS[name]
-    except KeyError:
-        raise ValueError(f"unknown law form {name!r}; valid forms: {', '.join(sorted(LAWS))}") from None
-
-
-# Kaplan et al. 2020's forms live in their own module, which adds them to LAWS on import.
-from . import kaplan_laws  # noqa: E402,F401
+#: The forms defined here, by name; :mod:`scalerepro.law_registry` adds the papers' own.
+CORE_LAWS: dict[str, Law] = {"chinchilla": Chinchilla(), "chinchilla_tied": Chinchilla(tied=True),
+                             "kaplan_with_e": KaplanWithE(), "kaplan_nd": KaplanWithE()}

@@ -47,6 +47,7 @@ from .bootstrap import BootstrapResult, bootstrap
 from .data import sha256_file
 from .diagnostics import Diagnostic, sorted_by_severity
 from .fit import FitResult, FitWarning, fit
+from .law_registry import get_law
 from .results import Recorder, json_safe, write_json_atomic
 from .spec import Spec
 from .validate import InputError
@@ -135,7 +136,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
     """Validate, choose points, check the design, fit, check identifiability, bootstrap,
     validate on held-out runs, and compute the allocation.
 
-    form: a name from :data:`scalerepro.laws.LAWS`. columns: file column -> role (see
+    form: a name from :data:`scalerepro.law_registry.LAWS`. columns: file column -> role (see
     :func:`parse_columns`). per_nd, checkpoints, drop_highest_loss: see
     :mod:`scalerepro.runs_input`. starts: optional start grid (default: the law's own grid).
     budgets: compute budgets for the allocation table (default: the largest fitted compute,
@@ -149,7 +150,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
     t0 = time.perf_counter()
     declared = load_about(about) if about is not None else {}
     path = Path(path)
-    law = laws.get_law(form)
+    law = get_law(form)
     with _quiet_numpy():
         prepared = runs_input.prepare_runs(path, law, columns, per_nd=per_nd, checkpoints=checkpoints,
                                            drop_highest_loss=drop_highest_loss)
