@@ -41,7 +41,7 @@ bench: dev-env
 	$(BIN)/python benchmarks/bench_sensitivity.py
 
 strip-notebooks: $(BIN)/python
-	$(BIN)/python -m scalerepro.notebooks_strip notebooks/*.ipynb
+	$(BIN)/python tools/strip_notebooks.py notebooks/*.ipynb
 
 clean:
 	rm -rf $(OUT) .pytest_cache build/mutation
