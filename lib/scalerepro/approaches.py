@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from . import isoflop, laws, optimal
 from .bootstrap import bootstrap
 from .diagnostics import Diagnostic
+from .errors import ApproachError
 from .fit import fit
 
 DEFAULT_SEED = 0
@@ -50,10 +51,6 @@ MIN_SIZES = 5
 APPROACH_NAMES = {1: "lower envelope", 2: "IsoFLOP profiles", 3: "parametric fit"}
 METHODS_2 = ("parabola", "akima")
 _CHUNK_ELEMENTS = 2_000_000   # (resamples x grid x runs) booleans per envelope chunk
-
-
-class ApproachError(ValueError):
-    """Runs that cannot be analysed as asked (missing role, bad values, too few budgets)."""
 
 
 # ---------------------------------------------------------------------------- the result

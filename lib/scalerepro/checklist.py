@@ -25,14 +25,12 @@ from importlib import resources
 
 import yaml
 
+from .errors import ChecklistError
+
 STATUSES = ("recorded", "declared", "not_reported_by_original", "missing")
 SOURCES = ("fit", "data", "spec", "run", "declared")
 GROUPS = ("form", "training", "data", "fitting", "release")
 _NOT_REPORTED = re.compile(r"\s*(not|no|none)\b", re.IGNORECASE)
-
-
-class ChecklistError(ValueError):
-    """A checklist definition or spec section that cannot be used; the message says which."""
 
 
 @lru_cache(maxsize=1)

@@ -15,10 +15,7 @@ import argparse
 import sys
 
 from . import __version__
-
-
-class UsageError(ValueError):
-    """Arguments that do not make sense together."""
+from .errors import ScalereproError, UsageError
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -475,16 +472,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean bad input, printed as one line instead of a traceback."""
-    from .data import DataError
-    from .runner import SetupError
-    from .spec import SpecError
-    from .validate import InputError
-
-    return UsageError, SpecError, DataError, InputError, SetupError, FileNotFoundError
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -492,7 +479,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("scalerepro: interrupted", file=sys.stderr)
         return 130
-    except _user_errors() as exc:
+    except (ScalereproError, FileNotFoundError) as exc:  # the product's own errors say what is wrong
         print(f"scalerepro: error: {exc}", file=sys.stderr)
         return 2
 

@@ -35,6 +35,7 @@ import pooch
 import yaml
 
 from . import safe_pickle
+from .errors import ChecksumError, DataError, DataUnavailableError, MirrorNotFoundError, UnknownDatasetError
 from .validate import InputError, validate_runs
 
 __all__ = [
@@ -61,26 +62,6 @@ __all__ = [
 REGISTRY_PATH = Path(__file__).with_name("registry.yaml")
 MIRROR_ENV = "SCALEREPRO_DATA_DIR"
 CACHE_ENV = "SCALEREPRO_CACHE"
-
-
-class DataError(Exception):
-    """Base class for every data-access failure."""
-
-
-class UnknownDatasetError(DataError):
-    """The dataset or file is not in the registry."""
-
-
-class MirrorNotFoundError(DataError):
-    """``$SCALEREPRO_DATA_DIR`` is set but is not an existing directory."""
-
-
-class ChecksumError(DataError):
-    """A file's sha256 differs from the registry's."""
-
-
-class DataUnavailableError(DataError):
-    """The file is in neither the mirror nor the cache, and could not be downloaded."""
 
 
 @functools.cache

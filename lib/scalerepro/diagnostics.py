@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .errors import DiagnosticError
+
 SEVERITIES = ("info", "warning", "error")
 
 #: Every code an analysis may emit, with what it means. A new check adds its code here,
@@ -55,10 +57,6 @@ CODES = {
     "few_resampling_units": "the bootstrap resamples so few runs or groups that its intervals understate "
                             "the uncertainty",
 }
-
-
-class DiagnosticError(ValueError):
-    """A diagnostic that does not follow the contract (unknown code or severity)."""
 
 
 @dataclass(frozen=True)

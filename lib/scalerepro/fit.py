@@ -20,6 +20,7 @@ import numpy as np
 import scipy
 import scipy.optimize
 
+from .errors import FitWarning
 from .laws import Law
 from .newton import NEWTON_DEFAULTS, newton_batch
 from .objective import FitError, Objective, Problem
@@ -305,10 +306,6 @@ def stall_diagnosis(problem: Problem, theta, value, box=None, options=None) -> d
     return {"probe_iterations": int(its[0]), "probe_met_stopping_rule": bool(conv[0]),
             "max_log_prediction_change": prediction_change, "objective_change_rel": objective_change,
             "drifting": drifting, "predictions_settled": settled, "text": text}
-
-
-class FitWarning(UserWarning):
-    """A numerical problem with a fit: not converged, at a bound, ill-conditioned."""
 
 
 CONDITION_WARN = 1e10

@@ -30,12 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.interpolate import Akima1DInterpolator
 
+from .errors import IsoflopError
+
 METHODS = ("akima", "quadratic")
 DEFAULT_SEED = 0
-
-
-class IsoflopError(ValueError):
-    """An IsoFLOP budget or fit that cannot be analysed as asked."""
 
 
 @dataclass(frozen=True)

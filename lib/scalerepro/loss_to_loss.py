@@ -28,12 +28,10 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 
+from .errors import LossToLossError
+
 
 _GRID_BLOCK_ELEMENTS = 4_000_000   # residuals held at once by fit_grid_profile (32 MB)
-
-
-class LossToLossError(ValueError):
-    """Input that cannot be fitted as asked (shifts above the data, too few points, ...)."""
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import FitError
 from .laws import Law
 
 OBJECTIVES = ("huber", "mse", "mae")
 SPACES = ("log", "raw")
 REDUCTIONS = ("sum", "mean")
-
-
-class FitError(ValueError):
-    """A fit that cannot be made as asked (bad option, no finite start, ...)."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .errors import PorianFormatError
 from .isoflop import IsoflopOptimum, PowerLawFit, find_optimum, fit_power_law
 
 CONFIG_COLUMNS = ("dataset", "hparams", "warmup", "decay", "param_count", "loss_split")
@@ -44,10 +45,6 @@ STEPS = {
     ("base", "short", "chinchilla", "attention", "train"): "attention_cosine_decay",
     ("tuned", "short", "const", "attention", "train"): "attention_tuned_constant_lr",
 }
-
-
-class PorianFormatError(ValueError):
-    """A Porian et al. summary frame that does not have the expected structure."""
 
 
 def _check(raw: pd.DataFrame, source: str) -> pd.DataFrame:

@@ -22,13 +22,10 @@ import numpy as np
 
 from . import checklist as checklistmod
 from . import spec as specmod
+from .errors import RecorderError
 
 PACKAGES = ("numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "jinja2",
             "pyyaml", "papermill", "nbclient", "ipykernel", "scalerepro")
-
-
-class RecorderError(ValueError):
-    """A record that contradicts the spec (unknown claim id, malformed interval, ...)."""
 
 
 def environment() -> dict:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from . import checklist
 from . import report as reportmod
+from .errors import RunFailed, SetupError
 from .results import environment, json_safe, write_json_atomic
 from .spec import Spec, SpecError, load_spec, resolve_parameters
 
@@ -43,24 +44,6 @@ INSTALL_FIX = "pip install 'scalerepro[notebook]' (in a checkout: make notebook-
 PUBLISHED = ("executed.ipynb", "executed.html", "report.html", "results.json")
 STALE_AFTER_SUCCESS = ("failed.json", "failed_report.html", "failed.ipynb")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-class RunFailed(RuntimeError):
-    """A replication that did not complete; ``record`` is what ``failed.json`` holds."""
-
-    def __init__(self, name: str, record: dict):
-        self.name, self.record = name, record
-        err = record["error"]
-        where = ""
-        if err.get("cell") is not None:
-            where = f" in cell {err['cell']} (In [{err.get('execution_count')}])"
-        super().__init__(f"{name} failed{where}: {err['ename']}: {err['evalue']} "
-                         f"(see {record.get('failed_json', 'failed.json')})")
-
-
-class SetupError(RuntimeError):
-    """This Python cannot run notebooks (notebook extras or kernel missing); the message says
-    what is missing and the command that fixes it."""
 
 
 @dataclass(frozen=True)

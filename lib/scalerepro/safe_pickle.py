@@ -23,6 +23,8 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from .errors import UnsafePickleError
+
 __all__ = ["ALLOWED_GLOBALS", "UnsafePickleError", "SafeUnpickler", "load_xz", "loads"]
 
 ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
@@ -43,10 +45,6 @@ ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         ("pandas.core.series", "Series"),
     }
 )
-
-
-class UnsafePickleError(pickle.UnpicklingError):
-    """The pickle references a global outside the allow-list; nothing from it was run."""
 
 
 def _canonical_module(module: str) -> str:

@@ -16,16 +16,14 @@ from pathlib import Path
 
 import yaml
 
+from .errors import SpecError
+
 TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list}
 CONSTRAINTS = ("min", "max", "exclusive_min", "exclusive_max", "choices")
 RULES = ("abs_tol", "rel_tol", "in_published_interval", "published_in_reproduced_interval",
          "at_least", "not_testable")
 VERDICTS = ("replicated", "not_replicated", "inconclusive", "not_testable")
 RESERVED_PARAMETERS = ("out_dir",)  # injected by the runner, never user-set
-
-
-class SpecError(ValueError):
-    """A spec, profile or parameter value that cannot be used; the message says which."""
 
 
 def replications_dir() -> Path:

@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import LINE_CONVENTION, InputError, UnitWarning
+
+
 __all__ = [
     "InputError",
     "UnitWarning",
@@ -32,7 +35,6 @@ __all__ = [
     "read_runs_csv",
 ]
 
-LINE_CONVENTION = "line numbers count the header as line 1, as a spreadsheet or text editor shows them"
 
 #: The columns a table of runs needs for a loss(N, D) fit, and what each must hold.
 RUN_COLUMNS: dict[str, str] = {
@@ -43,22 +45,6 @@ RUN_COLUMNS: dict[str, str] = {
 
 _MAX_LISTED = 8
 _SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-
-
-class InputError(ValueError):
-    """A table of runs cannot be used; ``problems`` lists every reason, one per item."""
-
-    def __init__(self, file: str, problems: Sequence[str]):
-        self.file = str(file)
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(
-            f"{self.file}: {len(self.problems)} problem(s) in the input ({LINE_CONVENTION}):\n{lines}"
-        )
-
-
-class UnitWarning(UserWarning):
-    """A column's values look like they are in unexpected units (a likely unit slip)."""
 
 
 def _show(value) -> str:
