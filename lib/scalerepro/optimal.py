@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 
 FLOPS_PER_PARAM_TOKEN = 6.0
+#: Tokens per parameter outside this range is not a plausible language-model allocation
+#: (fits of own runs and sensitivity variants warn outside it).
+PLAUSIBLE_TOKENS_PER_PARAM = (1.0, 1e4)
 
 
 def training_flops(N, D, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN):

@@ -41,7 +41,6 @@ from . import design_checks, identifiability, laws, optimal, runs_input
 from .bootstrap import BootstrapResult, bootstrap, resample_weights
 from .diagnostics import Diagnostic, sorted_by_severity
 from .fit import FitResult, FitWarning, fit
-from .userfit import PLAUSIBLE_TOKENS_PER_PARAM  # outside it: a warning on the variant, as on a fit
 from .validate import InputError
 
 DEFAULT_BUDGETS = (1e21, 1e23, 1e25)
@@ -569,13 +568,13 @@ def run_variant(prepared: runs_input.PreparedRuns, variant: Variant, options: Op
                 "message": result.message, "warnings": "; ".join(result.warnings)})
     implausible = [(c, row[f"tokens_per_param@{budget_key(c)}"]) for c in budgets
                    if np.isfinite(row[f"tokens_per_param@{budget_key(c)}"])
-                   and not PLAUSIBLE_TOKENS_PER_PARAM[0] <= row[f"tokens_per_param@{budget_key(c)}"]
-                   <= PLAUSIBLE_TOKENS_PER_PARAM[1]]
+                   and not optimal.PLAUSIBLE_TOKENS_PER_PARAM[0] <= row[f"tokens_per_param@{budget_key(c)}"]
+                   <= optimal.PLAUSIBLE_TOKENS_PER_PARAM[1]]
     if implausible:
         diagnostics.append(Diagnostic(
             "implausible_parameter", "warning",
             "implausible allocation: " + "; ".join(f"{t:.3g} tokens per parameter at C = {c:.3g}" for c, t in implausible)
-            + f" (outside {PLAUSIBLE_TOKENS_PER_PARAM[0]:g} to {PLAUSIBLE_TOKENS_PER_PARAM[1]:g})", ("allocation",)))
+            + f" (outside {optimal.PLAUSIBLE_TOKENS_PER_PARAM[0]:g} to {optimal.PLAUSIBLE_TOKENS_PER_PARAM[1]:g})", ("allocation",)))
     boot = None
     n_resamples = options.resamples(variant)
     if n_resamples:

@@ -58,8 +58,6 @@ ROLES, PER_ND, CHECKPOINTS = runs_input.ROLES, runs_input.PER_ND, runs_input.CHE
 parse_columns, parse_holdout, read_runs = runs_input.parse_columns, runs_input.parse_holdout, runs_input.read_runs
 #: A derived optimum more than this factor outside the fitted runs' range is a warning.
 FAR_OUTSIDE = 10.0
-#: Tokens per parameter outside this range is not a plausible language-model allocation.
-PLAUSIBLE_TOKENS_PER_PARAM = (1.0, 1e4)
 #: What the allocation N_opt(C), D_opt(C) depends on (not E).
 ALLOCATION_PARAMETERS = ("A", "B", "alpha", "beta")
 #: The allocation depends on an unidentified parameter when its exponent a moves by more
@@ -315,7 +313,7 @@ def _allocation(result, boot, budgets, train, ident):
         worst = max(v for k, v in beyond.items() if k in ("N", "D"))
         if worst > 1 or c > c_max * 1.0000001:
             far.append((c, beyond, worst))
-        lo, hi = PLAUSIBLE_TOKENS_PER_PARAM
+        lo, hi = optimal.PLAUSIBLE_TOKENS_PER_PARAM
         if np.isfinite(tpp) and not lo <= tpp <= hi:
             implausible.append((c, tpp))
     diagnostics = []
@@ -346,7 +344,7 @@ def _allocation(result, boot, budgets, train, ident):
             "implausible_parameter", "warning",
             "implausible allocation: " + "; ".join(f"{tpp:.3g} tokens per parameter at C = {c:.3g}"
                                                    for c, tpp in implausible)
-            + f" (outside {PLAUSIBLE_TOKENS_PER_PARAM[0]:g} to {PLAUSIBLE_TOKENS_PER_PARAM[1]:g}); "
+            + f" (outside {optimal.PLAUSIBLE_TOKENS_PER_PARAM[0]:g} to {optimal.PLAUSIBLE_TOKENS_PER_PARAM[1]:g}); "
               "check the identifiability of alpha and beta", tuple(f"C={c:.3g}" for c, _ in implausible)))
     return pd.DataFrame(rows), diagnostics
 
