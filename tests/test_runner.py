@@ -6,6 +6,7 @@ These tests execute the trivial fixture notebook (about a second per run) with t
 interpreter's own ipykernel.
 """
 
+import fcntl
 import json
 import os
 import re
@@ -134,9 +135,24 @@ def test_notebook_that_writes_no_results_is_a_failure(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def _wait_until_locked(lock: Path, proc, timeout: float = 60.0):
+    """Until ``proc`` holds the run's lock (a fixed head start loses the race on a busy machine)."""
+    deadline = time.time() + timeout
+    while True:
+        assert time.time() < deadline and proc.poll() is None, "the first run never took the lock"
+        if lock.exists():
+            with open(lock, "a") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    return
+        time.sleep(0.05)
+
+
 def test_concurrent_runs_wait_for_each_other(tmp_path):
     first = _cli("-p", "sleep=1.5", out=tmp_path)
-    time.sleep(0.3)
+    _wait_until_locked(tmp_path / "tiny" / ".lock", first)
     second = _cli("-p", "scale=1.01", out=tmp_path)
     outputs = [p.communicate(timeout=120) for p in (first, second)]
     assert [p.returncode for p in (first, second)] == [0, 0], outputs
