@@ -1,10 +1,11 @@
 """IsoFLOP optimum finder and power-law fit: ground truth on synthetic curves, and
 Porian et al. 2024's published exponents recomputed from their released IsoFLOP points."""
 
-import os
 
 import numpy as np
 import pytest
+
+from conftest import IN_CI
 
 from scalerepro import isoflop
 from scalerepro.isoflop import IsoflopError, find_optimum, fit_power_law, weighted_line
@@ -171,7 +172,7 @@ def _porian_frames():
     try:
         return {f: data.load_pickle_frame("porian2024_discrepancies", f) for f in FILES}
     except data.DataError as exc:
-        if os.environ.get("CI") == "true":
+        if IN_CI:
             raise
         pytest.skip(f"Porian et al. data not available: {exc}")
 
