@@ -1,12 +1,10 @@
 """IsoFLOP optimum finder and power-law fit: ground truth on synthetic curves, and
 Porian et al. 2024's published exponents recomputed from their released IsoFLOP points."""
 
-
 import numpy as np
 import pytest
 
 from conftest import IN_CI
-
 from scalerepro import isoflop
 from scalerepro.isoflop import IsoflopError, find_optimum, fit_power_law, weighted_line
 
