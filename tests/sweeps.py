@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import law_runs
-from scalerepro import laws
+from scalerepro import laws, optimal
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -156,3 +156,24 @@ def lr_sweep_checkpoints(seed: int = 0, sizes=tuple(np.geomspace(2e7, 2e9, 9)),
 
 #: How ``scalerepro fit`` / ``sensitivity`` read :func:`lr_sweep_checkpoints`.
 SWEEP_COLUMNS = "N=non_embedding_params,D=tokens,loss=eval_loss,run=run_name,step=step"
+
+
+def isoflop_ladder(truth=TRUTH, budgets=tuple(np.geomspace(1e18, 1e21, 9)), per_decade: int = 10,
+                   within: float = 6.0, noise: float = 0.0, seed: int = 0):
+    """An IsoFLOP sweep as labs plan one: one global ladder of model sizes (``per_decade``
+    per decade), and at each budget the ladder sizes within a factor ``within`` of the true
+    optimum, trained on D = C / (6N) tokens. Each budget's grid is off-centre by at most
+    half a ladder step. Columns, named as an export would: run_name, params, tokens, flops
+    (= the budget, written as 6ND), isoflop_budget, val_loss."""
+    rng = np.random.default_rng(seed)
+    params = CHINCHILLA.from_natural(**truth)
+    ladder = 10 ** np.arange(6, 13, 1 / per_decade)
+    rows = []
+    for c in budgets:
+        n_opt = float(optimal.compute_optimal(truth, c)["N_opt"])
+        for N in ladder[np.abs(np.log(ladder / n_opt)) <= np.log(within)]:
+            D = c / (6 * N)
+            loss = float(CHINCHILLA.predict(params, np.array([[N, D]]))[0]) * np.exp(noise * rng.standard_normal())
+            rows.append({"run_name": f"c{c:.3g}-n{N:.3g}", "params": N, "tokens": D, "flops": 6 * N * D,
+                         "isoflop_budget": c, "val_loss": loss})
+    return pd.DataFrame(rows)

@@ -25,7 +25,7 @@ LAYERS = {
              "identifiability", "design_checks"],
     "io": ["data", "validate", "safe_pickle", "runs_input"],
     "analyses": ["isoflop", "approaches", "accounting", "loss_to_loss", "sensitivity", "kaplan_laws", "porian",
-                 "law_registry"],
+                 "law_registry", "userapproaches"],
     "publishing": ["spec", "results", "checklist", "report", "runner", "fit_figures", "sensitivity_figures",
                    "userfit", "usersensitivity"],
     "cli": ["cli"],

@@ -404,6 +404,37 @@ def assign_budgets(runs: pd.DataFrame, budgets, *, max_ratio: float = 1.5) -> tu
     return out.drop(columns="_gap").sort_index(), left.drop(columns="_gap")
 
 
+def _row_names(rows: pd.DataFrame) -> list[str]:
+    """'line 12' (the file line, when the runs came from a file) or 'row 10' (the index)."""
+    if "line" in rows.columns:
+        return [f"line {int(v)}" for v in rows["line"]]
+    return [f"row {i}" for i in rows.index]
+
+
+def _binning_diagnostics(assigned, left, budgets, max_ratio) -> list:
+    """What binning to listed budgets left out. Rows far from every budget are a warning
+    that names them: they may belong to a budget missing from the list (or be runs of
+    another design in the same file, which approaches 1 and 3 still use). Other
+    checkpoints of a run already on a budget are expected and only counted. A listed
+    budget that no row reaches is a warning too (a typo in the list?)."""
+    out = []
+    for reason, rows in left.groupby("reason", sort=False):
+        names = _row_names(rows)
+        far = reason.startswith("C more than")
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        out.append(Diagnostic("dropped_points", "warning" if far else "info",
+                              f"{len(rows)} row(s) left out of the IsoFLOP slices: {reason}"
+                              + (f": {shown}; if they belong to an IsoFLOP slice, add its budget to the list"
+                                 if far else ""), tuple(names[:50])))
+    reached = set(np.round(np.log(assigned["budget"].to_numpy()), 9)) if len(assigned) else set()
+    empty = [float(c) for c in np.sort(np.asarray(list(budgets), float)) if round(np.log(c), 9) not in reached]
+    if empty:
+        out.append(Diagnostic("dropped_points", "warning",
+                              f"{len(empty)} listed budget(s) have no run within {max_ratio:g}x: "
+                              + ", ".join(f"{c:.3g}" for c in empty), tuple(f"budget {c:.3g}" for c in empty)))
+    return out
+
+
 def _vertices(x: np.ndarray, y: np.ndarray, W: np.ndarray):
     """Vertex of the least-squares parabola of y on x for each row of multiplicities
     ``W (B, K)``, all at once through the 3x3 normal equations; returns (vertex, loss at the
@@ -526,12 +557,7 @@ def approach2(runs: pd.DataFrame, *, budgets=None, method: str = "parabola", los
     diagnostics = []
     if budgets is not None:
         runs, left = assign_budgets(runs, budgets, max_ratio=max_ratio)
-        if len(left):
-            diagnostics.append(Diagnostic("dropped_points", "info" if len(left) < 0.1 * (len(runs) + len(left))
-                                          else "warning",
-                                          f"{len(left)} row(s) left out of the IsoFLOP slices: "
-                                          + "; ".join(f"{n} {r}" for r, n in left["reason"].value_counts().items()),
-                                          tuple(str(i) for i in left.index[:20])))
+        diagnostics += _binning_diagnostics(runs, left, budgets, max_ratio)
     elif "budget" not in runs.columns:
         raise ApproachError("approach 2 needs IsoFLOP budgets: a 'budget' column, or budgets=[...] to put each "
                             "run on the nearest listed budget")

@@ -165,10 +165,17 @@ The CSV has one row per run or per checkpoint. Roles and the columns they are re
   loss  loss in nats per token
   run   optional: run id shared by a run's checkpoints (a column run_id or run is used as is)
   step  optional: training step, orders a run's checkpoints
+  budget  approach 2: the IsoFLOP budget (FLOPs) a run was planned at (or --budgets)
 Columns named N, D, C, loss are used as they are; map others with --columns, e.g.
   --columns N=params,D=tokens,loss=val_loss,run=run_name
 Any other column (learning rate, seed, ...) is kept and reported when runs at the same
 (N, D) differ in it.
+
+Chinchilla's three estimates of the allocation N_opt ~ C^a, D_opt ~ C^b (--approach):
+  3    the parametric fit above (default)
+  1    lower envelope of loss against compute (N, loss, C or D; run for checkpoints)
+  2    loss minimum per IsoFLOP budget (a budget column, or --budgets C1,C2,...)
+  all  the fit and approaches 1 and 2 on the same rows, a and b side by side
 
 Findings are printed as diagnostics (error, warning, info) and recorded in results.json.
 """
@@ -178,9 +185,18 @@ def add_fit(sub):
     p = sub.add_parser("fit", help="fit a scaling law to your own runs (CSV) with the careful protocol",
                        description=FIT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("csv", metavar="RUNS.csv", nargs="?", help="one row per run or checkpoint: N, D (or C), loss[, run, step]")
-    p.add_argument("--form", default="chinchilla", help="law form: chinchilla, chinchilla_tied, kaplan_nd, power_law (L = E + A C^-alpha), ...")
+    p.add_argument("--form", default=None, help="law form: chinchilla (default), chinchilla_tied, kaplan_nd, power_law "
+                                                "(L = E + A C^-alpha), ...")
+    p.add_argument("--approach", choices=("1", "2", "3", "all"), default="3",
+                   help="Chinchilla's approach to the allocation: 3 the parametric fit (default), 1 the lower "
+                        "envelope, 2 IsoFLOP profiles, all: the three side by side")
+    p.add_argument("--budgets", default=None, metavar="C1,C2,...",
+                   help="approach 2 without a budget column: the IsoFLOP budgets in FLOPs, e.g. 6e18,3e19,1e20; "
+                        "each row goes to the nearest in log C, rows more than 1.5x from every budget are left "
+                        "out with a warning (not --budget, the allocation table's budgets)")
     p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
-                   help="map roles N, D, C, loss, run, step to the file's columns, e.g. N=params,D=tokens,loss=val_loss")
+                   help="map roles N, D, C, loss, run, step, budget to the file's columns, e.g. "
+                        "N=params,D=tokens,loss=val_loss")
     p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None,
                    help="several runs at one (N, D) (LR sweep, seeds, reruns): keep the lowest-loss run (best), "
                         "average them (mean), or keep all rows and resample (N, D) groups in the bootstrap (all)")
@@ -277,6 +293,39 @@ def _allocation_text(co: dict) -> str:
     return "\n".join([head, _table(rows, ["", *names]), *(f"note: {note}" for note in notes)])
 
 
+def _check_approach_options(args, law) -> list[float] | None:
+    """What --approach excludes, said before anything is read; returns --budgets parsed."""
+    from . import userapproaches, userfit
+
+    chosen = userapproaches.selected(args.approach)
+    isoflop_budgets = userapproaches.parse_budgets(args.budgets) if args.budgets is not None else None
+    if isoflop_budgets and 2 not in chosen:
+        raise ValueError(f"--budgets puts runs on IsoFLOP budgets for approach 2; --approach {args.approach} does "
+                         "not use them (use --approach 2 or all)")
+    if isoflop_budgets and "budget" in userfit.parse_columns(args.columns).values():
+        raise ValueError("give the IsoFLOP budgets as a column (--columns budget=COLUMN) or as --budgets, not both")
+    if 3 not in chosen:
+        law_only = [name for name, given in (("--form", args.form is not None), ("--holdout", args.holdout),
+                                             ("--budget", args.budget), ("--about", args.about)) if given]
+        if law_only:
+            raise ValueError(f"{', '.join(law_only)} belong(s) to the parametric fit (approach 3); --approach "
+                             f"{args.approach} makes no law fit (use --approach 3 or all)")
+    elif len(chosen) > 1 and not userfit.has_approach3(law):
+        raise ValueError(f"--approach all sets the parametric fit of L = E + A/N^alpha + B/D^beta beside "
+                         f"approaches 1 and 2; form {args.form!r} is not that law (use --form chinchilla)")
+    return isoflop_budgets
+
+
+def _approaches_text(results: dict) -> str:
+    from .userapproaches import TABLE_COLUMNS, table_rows
+
+    records = results["approaches"]
+    levels = {r["level"] for r in records if r["level"]}
+    head = ("compute-optimal allocation N_opt ~ C^a, D_opt ~ C^b by Chinchilla's approaches"
+            + (f" ({levels.pop():.0%} bootstrap intervals)" if len(levels) == 1 else ""))
+    return "\n".join([head, _table(table_rows(records), TABLE_COLUMNS)])
+
+
 def cmd_fit(args) -> int:
     from . import checklist, userfit
     from .law_registry import get_law
@@ -288,16 +337,20 @@ def cmd_fit(args) -> int:
         raise UsageError("fit needs RUNS.csv (or --about-template)")
     try:
         columns, holdout = userfit.parse_columns(args.columns), userfit.parse_holdout(args.holdout)
-        law = get_law(args.form)
+        law = get_law(args.form or "chinchilla")
         userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
+        isoflop_budgets = _check_approach_options(args, law)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.budget and not userfit.has_allocation(law):
         raise UsageError(f"--budget: form {args.form!r} has no compute-optimal allocation in N and D")
-    results = userfit.run(args.csv, args.out, form=args.form, columns=columns, holdout=holdout,
+    results = userfit.run(args.csv, args.out, form=args.form or "chinchilla", columns=columns, holdout=holdout,
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
                           checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
-                          budgets=args.budget, about=args.about)
+                          budgets=args.budget, about=args.about, approach=args.approach,
+                          isoflop_budgets=isoflop_budgets)
+    if results.get("fit") is None:
+        return _report_approaches_only(args, results)
     fit, main = results["fit"], results["fits"]["main"]
     selection = main.get("selection") or {}
     held = selection.get("rows_held_out") or 0
@@ -328,6 +381,21 @@ def cmd_fit(args) -> int:
               f"{h['mean_abs_rel_error']:.2%}, max {h['max_abs_rel_error']:.2%}")
     if results.get("compute_optimal"):
         print(_allocation_text(results["compute_optimal"]))
+    if results.get("approaches"):
+        print(_approaches_text(results))
+    return _fit_epilogue(args, results)
+
+
+def _report_approaches_only(args, results: dict) -> int:
+    selection = results.get("selection") or {}
+    print(f"{selection.get('rows_read')} rows read, {selection.get('rows_used')} used (approach {args.approach}; "
+          "no law fitted)")
+    print(_approaches_text(results))
+    return _fit_epilogue(args, results)
+
+
+def _fit_epilogue(args, results: dict) -> int:
+    """Diagnostics, warnings, where the outputs are, and the exit status (--strict)."""
     if results.get("diagnostics"):
         print(_diagnostics_text(results["diagnostics"]))
     # the same warnings as the report's warning box: a terminal user must see them too

@@ -47,6 +47,7 @@ CODES = {
     "optimum_at_edge": "an IsoFLOP budget's loss minimum lies at the edge of its sampled sizes",
     "off_centre_grid": "an IsoFLOP budget's sizes are not centred on its minimum (biases a parabola)",
     "few_sizes": "an IsoFLOP budget has too few model sizes to locate its minimum",
+    "derived_compute": "training FLOPs (or tokens) derived under C = 6ND because the file gives only one of them",
     "parameter_counting": "which column gives the other parameter count (with or without embeddings) "
                           "for a counting variant",
     "screened_starts": "whether the best grid points that start the non-default variants reach the full "

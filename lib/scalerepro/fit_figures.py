@@ -13,6 +13,8 @@ researcher asks of a fit:
   (drawn from ``results["identifiability"]["profiles"]`` when the fit recorded one)
 - ``frontier``: the compute-optimal N_opt(C) and tokens per parameter, with their
   bootstrap band, inside and beyond the fitted range.
+- ``approaches`` (``--approach``): do Chinchilla's approaches agree? N_opt(C) with one
+  line and band per approach, and the data's own optima (per-budget minima, envelope).
 
 Figures are drawn on :class:`matplotlib.figure.Figure` objects (no pyplot state, no
 display needed) with seaborn's styling, and returned as PNG data URIs. A figure that
@@ -352,6 +354,25 @@ def frontier(uf, results=None) -> Figure | None:
     return fig
 
 
+def approaches(uf, results=None) -> Figure | None:
+    """N_opt against C: one line and bootstrap band per approach asked for, approach 2's
+    per-budget optima as ringed points and approach 1's envelope as small dots
+    (:func:`scalerepro.approaches.plot_allocation`), on this module's style."""
+    fits = list(getattr(uf, "approaches", None) or [])
+    if not fits:
+        return None
+    from .approaches import plot_allocation
+
+    fig, (ax,) = _figure(width=8.0, height=5.0)
+    cs = np.concatenate([f.points["C"].to_numpy() for f in fits if "C" in f.points and len(f.points)])
+    plot_allocation(fits, ax=ax, flops=np.geomspace(cs.min() / 1.5, cs.max() * 1.5, 120))
+    ax.set_xlabel("training compute C (FLOP)")
+    levels = {f.level for f in fits if f.a_interval is not None}
+    ax.set_title("Compute-optimal model size by Chinchilla's approaches"
+                 + (f" (bands: {levels.pop():.0%} bootstrap)" if len(levels) == 1 else ""), fontsize=10)
+    return fig
+
+
 # ----------------------------------------------------------------------------- all of them
 FIGURES = (
     ("loss_vs_compute", loss_vs_compute,
@@ -378,7 +399,14 @@ FIGURES = (
      "The compute-optimal model size N_opt(C) and tokens per parameter, with their bootstrap band; "
      "red points are the budgets of the allocation table, the shaded region lies beyond the fitted "
      "range."),
+    ("approaches", approaches,
+     "Compute-optimal model size N_opt against compute by each of Chinchilla's approaches asked for: one "
+     "line and bootstrap band per approach. Ringed points are the data's per-budget optima (approach 2), "
+     "small dots the lower envelope's winners (approach 1, thinned). Lines that disagree beyond their bands "
+     "mean the approaches answer differently on these runs."),
 )
+#: Figures that need no law fit (``--approach 1`` or ``2`` alone).
+WITHOUT_LAW = ("approaches",)
 
 
 def fit_figures(uf, results: dict | None = None) -> list[dict]:
@@ -389,6 +417,8 @@ def fit_figures(uf, results: dict | None = None) -> list[dict]:
     profile figure reads ``results["identifiability"]``)."""
     out = []
     for name, draw, caption in FIGURES:
+        if uf.result is None and name not in WITHOUT_LAW:
+            continue
         try:
             fig = draw(uf, results)
             if fig is None:

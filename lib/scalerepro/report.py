@@ -162,7 +162,7 @@ def render_report(results: dict, executed_notebook=None, figures: list[dict] | N
     from .checklist import ABOUT_EXAMPLES
     from .diagnostics import sorted_by_severity
 
-    is_fit = results.get("replication") is None and bool(results.get("fit"))
+    is_fit = results.get("replication") is None and bool(results.get("fit") or results.get("approaches"))
     if figures is None:
         figures = [{"name": f"cell-{f['cell']}", "caption": f"notebook cell {f['cell']}", "uri": f["uri"]}
                    for f in notebook_figures(executed_notebook)]

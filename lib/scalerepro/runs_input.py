@@ -45,7 +45,8 @@ from .validate import InputError, read_runs_csv
 
 ROLES = {"N": "model size in parameters", "D": "training tokens", "C": "training FLOPs (6ND)",
          "loss": "loss in nats per token", "run": "run id shared by a run's checkpoints",
-         "step": "training step (orders a run's checkpoints)"}
+         "step": "training step (orders a run's checkpoints)",
+         "budget": "IsoFLOP budget in FLOPs the run was planned at (approach 2)"}
 RUN_ID_NAMES = ("run_id", "run")   # recognised as the run role without --columns
 PER_ND = ("best", "mean", "all")
 CHECKPOINTS = ("final", "all")
@@ -61,6 +62,8 @@ COMMON_NAMES = {
              "train_loss", "loss"),
     "run": ("run_name", "name", "run", "run_id", "id", "model"),
     "step": ("step", "steps", "global_step", "iteration", "iter", "checkpoint"),
+    "budget": ("budget", "flops_budget", "compute_budget", "isoflop", "isoflop_budget", "target_flops",
+               "budget_flops"),
 }
 # Relative tolerance for "the same" N, D or compute (values written with ~10 digits).
 SAME = 1e-9
@@ -131,6 +134,9 @@ def _missing_roles_error(path, header, missing: list[str], columns: dict[str, st
             problem = f"no column for role {role} ({ROLES[role]})"
             if role == "D":
                 problem += " or C (training FLOPs; D = C / 6N)"
+            if role == "budget":
+                problem += ("; approach 2 needs it: map it with --columns budget=COLUMN, or give "
+                            "--budgets C1,C2,... to put each run on the nearest listed budget")
         if guesses:
             problem += "; likely: " + " or ".join(repr(g) for g in guesses[:3])
         problems.append(problem)
@@ -149,13 +155,16 @@ def _missing_roles_error(path, header, missing: list[str], columns: dict[str, st
     return InputError(str(path), problems)
 
 
-def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None) -> pd.DataFrame:
+def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, extra_roles=()) -> pd.DataFrame:
     """The validated table with columns named by role (N, D, C, loss, run, step) and
     ``line`` (the file line of each row, header = line 1), other columns kept as they are.
 
     D is derived as C / (6N) when the law needs D and the file gives FLOPs instead; C is
-    derived as 6ND when absent (it decides the hold-out). Rows sharing one run id must have
-    one N. Raises :class:`InputError` naming the file, line and column.
+    derived as 6ND when absent (it decides the hold-out); ``frame.attrs["derived"]`` names
+    what was derived. ``extra_roles`` are required beyond the law's (e.g. ``budget`` for
+    approach 2); ``budget`` is read only when asked, so a file's own column of that name is
+    otherwise kept as it is. Rows sharing one run id must have one N. Raises
+    :class:`InputError` naming the file, line and column.
     """
     path = Path(path)
     columns = dict(columns or {})
@@ -175,6 +184,7 @@ def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None) -> pd.
             needed = [("C" if r == "D" else r) for r in needed]
         if "C" in needed and "C" not in present and {"N", "D"} <= present:
             needed = [r for r in needed if r != "C"] + ["N", "D"]  # C = 6ND, derived below
+        needed += [r for r in extra_roles if r not in needed]
         missing = [r for r in [*needed, "loss"] if r not in present]
         if missing and len(header) > 1:
             raise _missing_roles_error(path, header, missing, columns)
@@ -192,13 +202,17 @@ def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None) -> pd.
     positive = [r for r in required if r not in ("run", "step")]
     frame = read_runs_csv(path, columns, required=required, positive=positive, text=text, unique=key,
                           run_id="run")
+    derived = []
     if "D" not in frame.columns and {"C", "N"} <= set(frame.columns):
         frame["D"] = optimal.tokens_from_flops(frame["C"], frame["N"])
+        derived.append("D")
     if "C" not in frame.columns and {"N", "D"} <= set(frame.columns):
         frame["C"] = optimal.training_flops(frame["N"], frame["D"])
+        derived.append("C")
     if "run" in frame.columns:
         frame["run"] = frame["run"].astype(str)
     frame["line"] = frame.index + 2
+    frame.attrs["derived"] = derived
     frame.attrs["roles"] = {role: next((c for c, r in columns.items() if r == role), role)
                             for role in ROLES if role in frame.columns}
     if "run" in frame.columns and "N" in frame.columns:
@@ -559,10 +573,10 @@ def from_frame(frame: pd.DataFrame, name: str, *, per_nd: str | None = None, che
 
 
 def prepare_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, per_nd: str | None = None,
-                 checkpoints: str = "all", drop_highest_loss: int = 0) -> PreparedRuns:
+                 checkpoints: str = "all", drop_highest_loss: int = 0, extra_roles=()) -> PreparedRuns:
     """Read, validate and select: :func:`read_runs` then :func:`select_runs`."""
     check_options(per_nd, checkpoints, drop_highest_loss)
-    frame = read_runs(path, law, columns)
+    frame = read_runs(path, law, columns, extra_roles=extra_roles)
     prepared = select_runs(frame, per_nd=per_nd, checkpoints=checkpoints,
                            drop_highest_loss=drop_highest_loss, path=path)
     prepared.options["columns"] = dict(columns or {})

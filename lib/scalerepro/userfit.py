@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import design_checks, identifiability, laws, optimal, runs_input
+from . import design_checks, identifiability, laws, optimal, runs_input, userapproaches
 from .bootstrap import BootstrapResult, bootstrap
 from .data import sha256_file
 from .diagnostics import Diagnostic, sorted_by_severity
@@ -68,6 +68,12 @@ ALLOCATION_EXPONENT_MOVES = 0.02
 def has_allocation(law: laws.Law) -> bool:
     """Whether the form has a compute-optimal allocation in N and D (L = E + A/N^alpha + B/D^beta)."""
     return isinstance(law, laws.Chinchilla)
+
+
+def has_approach3(law: laws.Law) -> bool:
+    """Whether the form is Chinchilla's approach 3 (free alpha and beta), so that its
+    allocation can stand beside approaches 1 and 2 (``--approach all``)."""
+    return has_allocation(law) and "beta" in law.param_names
 
 
 def default_budgets(train: pd.DataFrame) -> list[float]:
@@ -97,7 +103,7 @@ class UserFit:
     frame: pd.DataFrame              # every row read (validated), in file order
     train: pd.DataFrame              # rows that entered the fit
     held: pd.DataFrame               # rows held out for validation
-    result: FitResult
+    result: FitResult | None         # None when only approaches 1 and/or 2 were asked for
     boot: BootstrapResult | None
     holdout: pd.DataFrame
     allocation: pd.DataFrame | None
@@ -108,6 +114,7 @@ class UserFit:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     about: dict[str, str] = field(default_factory=dict)   # the user's --about answers
     seconds: float = 0.0                                   # wall time of fit_runs
+    approaches: list = field(default_factory=list)         # AllocationFit per approach asked (--approach)
 
     @property
     def outcome(self) -> str:
@@ -130,7 +137,7 @@ class UserFit:
 def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = None, holdout: int = 0,
              n_bootstrap: int = 1000, seed: int = 0, budgets=None, starts=None, progress: bool = False,
              per_nd: str | None = None, checkpoints: str = "all", drop_highest_loss: int = 0,
-             about=None) -> UserFit:
+             about=None, approach: str = "3", isoflop_budgets=None) -> UserFit:
     """Validate, choose points, check the design, fit, check identifiability, bootstrap,
     validate on held-out runs, and compute the allocation.
 
@@ -140,20 +147,43 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
     budgets: compute budgets for the allocation table (default: the largest fitted compute,
     10x and 100x it). about: a YAML file of checklist answers the data cannot give
     (:func:`scalerepro.checklist.load_about`), read before anything is fitted.
+    approach: ``"3"`` (the parametric fit: everything above), ``"1"`` or ``"2"`` (only
+    Chinchilla's approach 1 or 2, no law fit), or ``"all"`` (the fit and approaches 1 and 2
+    beside it, on the same rows); isoflop_budgets: approach 2's budgets when the file has
+    no budget column (:mod:`scalerepro.userapproaches`).
     """
     if n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
     from .checklist import load_about
 
     t0 = time.perf_counter()
+    chosen = userapproaches.selected(approach)
     declared = load_about(about) if about is not None else {}
     path = Path(path)
-    law = get_law(form)
+    # approaches 1 and 2 alone read the roles of the Chinchilla form: N, loss, D or C
+    law = get_law(form) if 3 in chosen else laws.Chinchilla()
+    if len(chosen) > 1 and not has_approach3(law):
+        raise ValueError(f"--approach all sets approach 3 (the parametric fit of L = E + A/N^alpha + B/D^beta) "
+                         f"beside approaches 1 and 2; form {form!r} is not that law: use --form chinchilla")
     with _quiet_numpy():
         prepared = runs_input.prepare_runs(path, law, columns, per_nd=per_nd, checkpoints=checkpoints,
-                                           drop_highest_loss=drop_highest_loss)
+                                           drop_highest_loss=drop_highest_loss,
+                                           extra_roles=userapproaches.extra_roles(chosen, isoflop_budgets))
         prepared = runs_input.split_holdout(prepared, holdout)
         train, held = prepared.frame, prepared.held
+        options = {"form": form if 3 in chosen else None, "columns": columns or {}, "holdout": holdout,
+                   "per_nd": per_nd, "checkpoints": checkpoints, "drop_highest_loss": int(drop_highest_loss),
+                   "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets, "approach": approach,
+                   "isoflop_budgets": list(isoflop_budgets) if isoflop_budgets else None,
+                   **({"about": str(about)} if about is not None else {})}
+        if 3 not in chosen:
+            fits, found = userapproaches.run(prepared, chosen, isoflop_budgets=isoflop_budgets,
+                                             n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+            return UserFit(path=path, sha256=sha256_file(path), law=law, frame=prepared.source, train=train,
+                           held=held, result=None, boot=None, holdout=_holdout_table(None, law, None),
+                           allocation=None, options=options, warnings=list(prepared.notes), prepared=prepared,
+                           diagnostics=sorted_by_severity(prepared.all_diagnostics() + found), about=declared,
+                           seconds=time.perf_counter() - t0, approaches=fits)
         X = train[list(law.inputs)].to_numpy(float)
         y = train["loss"].to_numpy(float)
         if len(y) <= law.n_params:
@@ -181,14 +211,20 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
         if has_allocation(law) and budgets:
             allocation, found = _allocation(result, boot, budgets, train, ident)
             diagnostics += found
+        fits = []
+        if len(chosen) > 1:
+            fits, found = userapproaches.run(prepared, chosen, isoflop_budgets=isoflop_budgets,
+                                             n_bootstrap=n_bootstrap, seed=seed, law_fit=result, boot=boot,
+                                             progress=progress)
+            diagnostics += found
+    options["budgets"] = budgets
+    if 3 in chosen and len(chosen) == 1:   # today's record, unchanged
+        options = {k: v for k, v in options.items() if k not in ("approach", "isoflop_budgets")}
     return UserFit(path=path, sha256=sha256_file(path), law=law, frame=prepared.source, train=train, held=held,
-                   result=result, boot=boot, holdout=holdout_table, allocation=allocation,
-                   options={"form": form, "columns": columns or {}, "holdout": holdout, "per_nd": per_nd,
-                            "checkpoints": checkpoints, "drop_highest_loss": int(drop_highest_loss),
-                            "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets,
-                            **({"about": str(about)} if about is not None else {})},
+                   result=result, boot=boot, holdout=holdout_table, allocation=allocation, options=options,
                    warnings=list(prepared.notes), prepared=prepared, identifiability=ident,
-                   diagnostics=sorted_by_severity(diagnostics), about=declared, seconds=time.perf_counter() - t0)
+                   diagnostics=sorted_by_severity(diagnostics), about=declared, seconds=time.perf_counter() - t0,
+                   approaches=fits)
 
 
 def _derived(law) -> dict:
@@ -351,10 +387,18 @@ def _allocation(result, boot, budgets, train, ident):
 
 def _spec(uf: UserFit) -> Spec:
     """A claim-less spec so a user fit is recorded by the same Recorder as a replication."""
+    if uf.result is None:
+        names = " and ".join(f.name for f in uf.approaches)
+        return Spec(name="fit", path=uf.path, title=f"Compute-optimal allocation of {uf.path.name}",
+                    notebook=uf.path, parameters={}, profiles={}, claims=[],
+                    purpose=f"Estimate N_opt ~ C^a and D_opt ~ C^b from the runs in {uf.path.name} by Chinchilla's "
+                            f"{names}, with a bootstrap interval.")
     return Spec(name="fit", path=uf.path, title=f"Scaling-law fit of {uf.path.name}", notebook=uf.path,
                 parameters={}, profiles={}, claims=[],
                 purpose=f"Fit {uf.law.equation} to the runs in {uf.path.name} with the careful protocol "
-                        "(full start grid, Huber on log loss, bootstrap, hold-out validation).")
+                        "(full start grid, Huber on log loss, bootstrap, hold-out validation)"
+                        + (", and Chinchilla's three approaches to the allocation side by side." if uf.approaches
+                           else "."))
 
 
 def build_results(uf: UserFit) -> dict:
@@ -367,7 +411,8 @@ def build_results(uf: UserFit) -> dict:
 def _build_results(uf: UserFit) -> dict:
     rec = Recorder("fit", out_dir=".", parameters=json_safe(uf.options), spec=_spec(uf))
     rec.add_dataset({"dataset": "user", "file": str(uf.path.resolve()), "sha256": uf.sha256})
-    rec.add_fit("main", uf.result, bootstrap=uf.boot, main=True)
+    if uf.result is not None:
+        rec.add_fit("main", uf.result, bootstrap=uf.boot, main=True)
     for w in uf.warnings:
         rec.warn(w)
     results = rec.results()
@@ -376,6 +421,16 @@ def _build_results(uf: UserFit) -> dict:
     results["status"] = "ok"
     results["diagnostics"] = [d.to_dict() for d in uf.diagnostics]
     results["identifiability"] = uf.identifiability.to_dict() if uf.identifiability else None
+    results["data"][0]["rows"] = len(uf.frame)
+    results["data"][0]["columns"] = uf.frame.attrs.get("roles", {})
+    n_runs = uf.frame["run"].nunique() if "run" in uf.frame.columns else len(uf.frame)
+    results["data"][0]["runs"] = int(n_runs)
+    if uf.approaches:
+        results["approaches"] = [userapproaches.record(f) for f in uf.approaches]
+    if uf.result is None:   # approaches 1 and/or 2 only: no law, allocation table or checklist
+        results.update(holdout=None, compute_optimal=None, declared=dict(uf.about), tables={}, checklist=None,
+                       selection=uf.prepared.selection_record() if uf.prepared is not None else None)
+        return json_safe(results)
     main = results["fits"]["main"]
     main["outcome"] = uf.outcome
     if uf.prepared is not None:
@@ -385,10 +440,6 @@ def _build_results(uf: UserFit) -> dict:
     results["fit"]["equation"] = uf.law.equation
     results["fit"]["intervals"] = {k: v for k, v in (results["fit"]["intervals"] or {}).items()
                                    if k in uf.result.params}
-    results["data"][0]["rows"] = len(uf.frame)
-    results["data"][0]["columns"] = uf.frame.attrs.get("roles", {})
-    n_runs = uf.frame["run"].nunique() if "run" in uf.frame.columns else len(uf.frame)
-    results["data"][0]["runs"] = int(n_runs)
     summary = uf.holdout_summary()
     results["holdout"] = {**summary, "points": uf.holdout.to_dict(orient="records")} if summary else None
     if uf.allocation is not None:
