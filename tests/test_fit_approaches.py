@@ -20,6 +20,8 @@ import contextlib
 import io
 import json
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -198,3 +200,29 @@ def test_missing_roles_and_options_are_one_clear_error(tmp_path, capsys, argv, e
     for text in expected:
         assert text in err, (text, err)
     assert not (tmp_path / "out").exists()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "data" / "examples"
+
+
+def test_isoflop_example_file_is_what_its_generator_makes():
+    sys.path.insert(0, str(EXAMPLES))
+    import make_isoflop_sweep
+
+    assert make_isoflop_sweep.make_runs().equals(pd.read_csv(EXAMPLES / "isoflop_sweep.csv"))
+
+
+@pytest.mark.slow
+def test_readme_approaches_walkthrough_is_what_the_cli_prints(tmp_path, capsys):
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("$ .venv/bin/scalerepro fit data/examples/isoflop_sweep.csv --approach all \\"):]
+    block = block[:block.index("```")]
+    command = " ".join(line.strip().rstrip("\\") for line in block.splitlines()[:2]).split()[2:]
+    command = [str(ROOT / a) if a.endswith(".csv") else a for a in command]
+    shown = [line for line in block.splitlines()[2:] if line.strip() and line != "..."]
+    assert len(shown) == 5
+    code, out, _ = run_fit([*command[1:], "--out", str(tmp_path)], capsys)
+    assert code == 0
+    for line in shown:
+        assert line in out.splitlines(), f"README line not printed by the CLI: {line!r}"

@@ -278,8 +278,7 @@ def _envelope_design(runs: pd.DataFrame, n_grid: int, bins_per_decade: float) ->
                          np.array([r for r, _ in curves])), notes
     # Final losses only: the lowest-loss run in each log-spaced compute bin.
     log_c = np.log10(runs["C"].to_numpy())
-    lo = np.floor(log_c.min() * bins_per_decade) / bins_per_decade
-    edges = np.arange(lo, log_c.max() + 1.0 / bins_per_decade, 1.0 / bins_per_decade)
+    edges = _bin_edges(log_c, bins_per_decade)
     which = np.clip(np.searchsorted(edges, log_c, side="right") - 1, 0, len(edges) - 2)
     n_bins = len(edges) - 1
     member = np.zeros((n_bins, len(runs)), bool)
@@ -288,6 +287,24 @@ def _envelope_design(runs: pd.DataFrame, n_grid: int, bins_per_decade: float) ->
     tile = np.ones((n_bins, 1))
     return _Envelope("bins", loss, np.log(runs["N"].to_numpy()), tile * np.log(runs["D"].to_numpy()),
                      tile * np.log(runs["C"].to_numpy()), labels), notes
+
+
+def _bin_edges(log10_c: np.ndarray, bins_per_decade: float, phases: int = 16) -> np.ndarray:
+    """Edges of log-spaced compute bins, shifted so that no run sits on an edge if that
+    can be helped. A sweep planned at round budgets (1e18, 1e19, ...) has many runs at one
+    C, and C = 6ND recomputed from rounded tokens scatters them by a few parts per million:
+    an edge through that C would split one IsoFLOP slice over two bins. Of ``phases``
+    shifts, the first with the fewest runs within 2% of a bin width of an edge (no shift
+    when none is close)."""
+    width = 1.0 / bins_per_decade
+    best = None
+    for phase in np.arange(phases) * width / phases:
+        lo = np.floor((log10_c.min() - phase) / width) * width + phase
+        edges = np.arange(lo, log10_c.max() + width, width)
+        near = int((np.abs(log10_c[:, None] - edges[None, :]).min(axis=1) < 0.02 * width).sum())
+        if best is None or near < best[0]:
+            best = (near, edges)
+    return best[1]
 
 
 def _envelope_pick(env: _Envelope, include: np.ndarray):
