@@ -342,3 +342,24 @@ def test_checkpoints_of_one_run_must_share_its_size():
     runs.loc[runs["run"] == "run1", "N"] *= np.linspace(1, 2, 5)
     with pytest.raises(ApproachError, match=r"'N' changes within run\(s\) \['run1'\]"):
         ap.approach1(runs)
+
+
+def test_compute_bins_keep_runs_planned_at_round_budgets_together():
+    """Budgets at round numbers (1e18, 1e19, ...) lie on the edges of log-spaced bins, and
+    C = 6ND recomputed from rounded token counts scatters a budget's runs by parts per
+    million to both sides of the edge: without shifting the edges one slice is split into
+    two envelope points, each seeing only part of the sizes."""
+    budgets = 10.0 ** np.arange(18, 22)
+    ladder = 10 ** np.arange(6, 12, 1 / 10)
+    frames = []
+    for c in budgets:
+        N = ladder[np.abs(np.log(ladder / n_opt(CHINCHILLA, c))) <= np.log(6)]
+        D = np.array([float(f"{d:.6g}") for d in c / (6 * N)])
+        frames.append(pd.DataFrame({"N": N, "D": D, "budget": c, "loss": loss(CHINCHILLA, N, D)}))
+    runs = pd.concat(frames, ignore_index=True)
+    ratio = 6 * runs["N"] * runs["D"] / runs["budget"]
+    assert (ratio < 1).any() and (ratio > 1).any()          # both sides of the edge
+    runs = runs.drop(columns="budget")                      # approach 1 ignores budgets
+    r = ap.approach1(runs, n_resamples=0)
+    assert len(r.points) == len(budgets)
+    assert np.allclose(np.sort(r.points["C"]), budgets, rtol=1e-5)

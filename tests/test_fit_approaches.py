@@ -226,3 +226,42 @@ def test_readme_approaches_walkthrough_is_what_the_cli_prints(tmp_path, capsys):
     assert code == 0
     for line in shown:
         assert line in out.splitlines(), f"README line not printed by the CLI: {line!r}"
+
+
+def test_approach1_takes_the_envelope_of_training_curves_when_runs_log_checkpoints(tmp_path, capsys):
+    """Runs of a ladder of sizes (5 per decade), each logging 30 checkpoints: the envelope
+    of the training curves. Each winner is within one ladder step h of the optimum in log
+    N (the library's bound), so a is within slope_error_bound(h) over the points used."""
+    ladder, tokens = 10 ** np.arange(7, 10.01, 1 / 5), np.geomspace(1e8, 1e12, 30)
+    runs = pd.DataFrame([{"run": f"r{i}", "step": k, "N": n, "D": d, "loss": float(sweeps.law_loss(n, d))}
+                         for i, n in enumerate(ladder) for k, d in enumerate(tokens)])
+    csv = sweeps.write(runs, tmp_path / "runs.csv")
+    code, _, err = run_fit([csv, "--approach", "1", "--n-bootstrap", "20", "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    (r,) = json.loads((tmp_path / "out" / "results.json").read_text())["approaches"]
+    assert r["method"]["envelope"].startswith("each run's loss curve interpolated")
+    assert r["bootstrap"]["n_resamples"] == 20 and "whole runs" in r["interval_method"]
+    used = np.array([p["C"] for p in r["points"] if p["used"]])
+    assert abs(r["a"] - TRUE_A) <= slope_error_bound(np.log(used), np.log(10) / 5)
+
+
+def test_budget_column_leaves_out_checkpoints_far_from_their_budget(tmp_path, capsys):
+    """Runs planned at a budget that also log an early checkpoint (at 40% of their tokens,
+    so 2.5x below the budget): the checkpoint is not on the IsoFLOP slice and is left out,
+    as info (a checkpoint is expected there); a is what the final rows alone give."""
+    sweep = sweeps.isoflop_ladder()
+    early = sweep.assign(tokens=0.4 * sweep["tokens"], flops=0.4 * sweep["flops"],
+                         val_loss=1.02 * sweep["val_loss"])
+    csv = sweeps.write(pd.concat([early, sweep], ignore_index=True), tmp_path / "runs.csv")
+    argv = ["--columns", COLUMNS + ",budget=isoflop_budget", "--approach", "2", "--n-bootstrap", "0"]
+    code, _, err = run_fit([csv, *argv, "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    left = [d for d in results["diagnostics"] if d["code"] == "dropped_points" and "from their budget" in d["message"]]
+    assert len(left) == 1 and left[0]["severity"] == "info" and "earlier checkpoints" in left[0]["message"]
+    assert left[0]["subjects"][0] == "line 2"
+    clean = sweeps.write(sweep, tmp_path / "clean.csv")
+    assert run_fit([clean, *argv, "--out", str(tmp_path / "clean")], capsys)[0] == 0
+    (with_checkpoints,) = results["approaches"]
+    (final_only,) = json.loads((tmp_path / "clean" / "results.json").read_text())["approaches"]
+    assert with_checkpoints["a"] == pytest.approx(final_only["a"], abs=1e-12)
