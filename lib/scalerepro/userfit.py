@@ -392,7 +392,7 @@ def _spec(uf: UserFit) -> Spec:
         return Spec(name="fit", path=uf.path, title=f"Compute-optimal allocation of {uf.path.name}",
                     notebook=uf.path, parameters={}, profiles={}, claims=[],
                     purpose=f"Estimate N_opt ~ C^a and D_opt ~ C^b from the runs in {uf.path.name} by Chinchilla's "
-                            f"{names}, with a bootstrap interval.")
+                            f"{names}" + (", with bootstrap intervals." if uf.options.get("n_bootstrap") else "."))
     return Spec(name="fit", path=uf.path, title=f"Scaling-law fit of {uf.path.name}", notebook=uf.path,
                 parameters={}, profiles={}, claims=[],
                 purpose=f"Fit {uf.law.equation} to the runs in {uf.path.name} with the careful protocol "
