@@ -322,7 +322,9 @@ def test_all_three_share_one_result_type_and_compare_side_by_side():
     import matplotlib
     matplotlib.use("Agg")
     ax = ap.plot_allocation(fits)
-    assert len(ax.get_lines()) == 3 and len(ax.get_legend().get_texts()) == 3
+    assert len(ax.get_lines()) == 3
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(legend) == 5 and "per-budget optima (approach 2)" in legend
 
 
 def test_akima_with_noise_sd_uses_porian_noise_replicates():

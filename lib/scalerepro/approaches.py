@@ -787,7 +787,8 @@ def plot_allocation(fits, ax=None, *, flops=None, show_points: bool = True):
             if len(p) > 200:
                 p = p.iloc[np.linspace(0, len(p) - 1, 200).astype(int)]
             ax.scatter(p["C"], p["N"], color=colour, marker=markers[f.approach], s=22, zorder=3,
-                       edgecolor="k" if f.approach == 2 else None, linewidth=0.5)
+                       edgecolor="k" if f.approach == 2 else None, linewidth=0.5,
+                       label="per-budget optima (approach 2)" if f.approach == 2 else "envelope winners (approach 1)")
     ax.set(xscale="log", yscale="log", xlabel="training FLOPs C", ylabel="compute-optimal parameters N_opt")
     ax.legend(fontsize=8)
     return ax
