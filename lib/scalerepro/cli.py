@@ -18,6 +18,10 @@ from . import __version__
 from .errors import ScalereproError, UsageError
 
 
+SCHEDULER_HELP = ("local:N starts N worker processes on this machine; an address (tcp://host:8786) "
+                  "connects to a running `dask scheduler` (needs pip install 'scalerepro[cluster]')")
+
+
 # ----------------------------------------------------------------------------- helpers
 def _table(rows: list[dict], columns: list[str]) -> str:
     """Plain aligned text table (no dependency, copy-pasteable)."""
@@ -71,6 +75,8 @@ def add_run(sub):
     p.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE",
                    help="override a notebook parameter (YAML value syntax); repeatable")
     p.add_argument("--no-progress", action="store_true", help="hide the per-cell progress bar")
+    p.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
+                   help="one notebook per Dask task: " + SCHEDULER_HELP)
     p.set_defaults(func=cmd_run)
 
 
@@ -80,24 +86,12 @@ def cmd_run(args) -> int:
 
     if args.all == bool(args.names):
         raise UsageError("give replication names or --all (not both)")
+    dask = _scheduler(args)
     names = list_specs() if args.all else list(dict.fromkeys(args.names))
     overrides = _overrides(args.params)
     # Everything is validated before the first kernel starts.
     prepared = [runner.prepare(name, args.profile, overrides) for name in names]
-    rows = []
-    for item in prepared:
-        name = item.spec.name
-        print(f"== {name} (profile {args.profile or 'default'})", file=sys.stderr, flush=True)
-        try:
-            results = runner.execute(item, args.out, progress=not args.no_progress)
-        except runner.RunFailed as exc:
-            print(f"{name}: FAILED: {exc}", file=sys.stderr, flush=True)
-            rows.append({"replication": name, "status": "failed", "seconds": exc.record["timing"]["seconds"],
-                         "verdicts": "", "report": f"{args.out}/{name}/failed_report.html"})
-            continue
-        print(f"{name}: ok ({_counts_text(results)}) -> {args.out}/{name}/report.html", flush=True)
-        rows.append({"replication": name, "status": "ok", "seconds": results["timing"]["seconds"],
-                     "verdicts": _counts_text(results), "report": f"{args.out}/{name}/report.html"})
+    rows = _run_on_dask(prepared, args, dask) if dask else [_run_here(item, args) for item in prepared]
     failed = [r["replication"] for r in rows if r["status"] != "ok"]
     if len(rows) > 1:
         print(_table(rows, ["replication", "status", "seconds", "verdicts", "report"]))
@@ -106,6 +100,80 @@ def cmd_run(args) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _scheduler(args):
+    """The parsed ``--scheduler`` (None: in-process); scalerepro.scheduler imports no Dask."""
+    from . import scheduler
+
+    try:
+        return scheduler.parse(args.scheduler)
+    except scheduler.SchedulerError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run_here(item, args) -> dict:
+    """One replication in this process, with the per-cell progress bar."""
+    from . import runner
+
+    name = item.spec.name
+    print(f"== {name} (profile {args.profile or 'default'})", file=sys.stderr, flush=True)
+    try:
+        results = runner.execute(item, args.out, progress=not args.no_progress)
+    except runner.RunFailed as exc:
+        return _run_row(exc.record, args.out)
+    return _run_row(results, args.out)
+
+
+def _run_on_dask(prepared, args, dask) -> list[dict]:
+    """One notebook per Dask task; each outcome is printed and recorded as it arrives, a
+    failed task exactly like a failed notebook, and the rows come back in the given order."""
+    import functools
+    import os
+    import time
+    from pathlib import Path
+
+    from . import runner, scheduler
+
+    out_root = str(Path(args.out).resolve())
+    data_dir = os.environ.get("SCALEREPRO_DATA_DIR")
+    data_dir = str(Path(data_dir).expanduser().resolve()) if data_dir else None
+    started, t0 = runner.now(), time.monotonic()
+    rows = {}
+
+    def done(outcome):
+        item = outcome.item
+        record = outcome.value if outcome.ok else runner.record_failure(
+            item, out_root, outcome.error_record(), started, t0)
+        published = Path(out_root) / item.spec.name / "results.json"
+        if record["status"] == "ok" and not published.is_file():
+            record = runner.record_failure(item, out_root, {
+                "cell": None, "ename": "OutputNotShared",
+                "evalue": f"the worker wrote {published} on a filesystem this machine does not see; "
+                          "--out must be on a filesystem shared with the Dask workers"}, started, t0)
+        rows[item.spec.name] = _run_row(record, args.out)
+
+    print(f"== {len(prepared)} replication(s) on Dask ({dask.text}), profile {args.profile or 'default'}",
+          file=sys.stderr, flush=True)
+    task = functools.partial(runner.execute_task, out_root=out_root, data_dir=data_dir)
+    with runner.sigterm_as_interrupt(), scheduler.session(dask) as client:
+        scheduler.map_tasks(client, task, prepared, desc="replications", unit="notebook",
+                            progress=not args.no_progress, on_done=done)
+    return [rows[item.spec.name] for item in prepared]
+
+
+def _run_row(record: dict, out) -> dict:
+    """Print one replication's outcome and return its row of the closing table."""
+    from . import runner
+
+    name = record["replication"]
+    if record["status"] != "ok":
+        print(f"{name}: FAILED: {runner.RunFailed(name, record)}", file=sys.stderr, flush=True)
+        return {"replication": name, "status": "failed", "seconds": record["timing"]["seconds"],
+                "verdicts": "", "report": f"{out}/{name}/failed_report.html"}
+    print(f"{name}: ok ({_counts_text(record)}) -> {out}/{name}/report.html", flush=True)
+    return {"replication": name, "status": "ok", "seconds": record["timing"]["seconds"],
+            "verdicts": _counts_text(record), "report": f"{out}/{name}/report.html"}
 
 
 def add_report(sub):

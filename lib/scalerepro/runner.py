@@ -160,7 +160,7 @@ def execute(prepared: Prepared, out_root, progress: bool = True) -> dict:
     out_dir = Path(out_root).resolve() / spec.name
     with replication_lock(out_dir), sigterm_as_interrupt(), _kernel_environment(spec):
         attempt = _new_attempt(out_dir)
-        started, t0 = _now(), time.monotonic()
+        started, t0 = now(), time.monotonic()
         try:
             error = _execute_notebook(prepared, attempt, progress)
         except KeyboardInterrupt:
@@ -191,6 +191,32 @@ def execute(prepared: Prepared, out_root, progress: bool = True) -> dict:
         return results
 
 
+def execute_task(prepared: Prepared, out_root: str, data_dir: str | None = None) -> dict:
+    """One replication as a task on a Dask worker: its results, or its failure record
+    (``status`` "failed", what ``failed.json`` holds) when the notebook failed.
+
+    ``out_root`` is the absolute output root as the submitting machine sees it, and
+    ``data_dir`` its ``$SCALEREPRO_DATA_DIR``: the worker publishes there (a cluster needs a
+    shared filesystem) and reads the same data, whatever its own environment says. Every run
+    of one command sets the same value, so concurrent tasks of a multi-threaded worker agree.
+    """
+    if data_dir:
+        os.environ["SCALEREPRO_DATA_DIR"] = data_dir
+    try:
+        return execute(prepared, out_root, progress=False)
+    except RunFailed as exc:  # returned, not raised: the client records it like an in-process failure
+        return exc.record
+
+
+def record_failure(prepared: Prepared, out_root, error: dict, started: str, t0: float) -> dict:
+    """Record a failure that no notebook cell reported (a task whose worker died, an error
+    raised around the notebook) the way a failed notebook is recorded: ``failed.json`` and
+    ``failed_report.html`` next to the last good results, which stay."""
+    out_dir = Path(out_root).resolve() / prepared.spec.name
+    with replication_lock(out_dir):
+        return _fail(prepared, out_dir, _new_attempt(out_dir), error, _timing(started, t0))
+
+
 # ---------------------------------------------------------------------------- execution
 @functools.cache
 def ipc_kernel_manager(this_interpreter: bool = False):
@@ -199,13 +225,24 @@ def ipc_kernel_manager(this_interpreter: bool = False):
     warning from the kernel on every run.
 
     With ``this_interpreter`` it looks in no kernel directory, so the only kernel it knows
-    is ipykernel's native ``python3`` spec for ``sys.executable``."""
+    is ipykernel's native ``python3`` spec for ``sys.executable``.
+
+    Each kernel gets socket files of its own: jupyter_client's default, ``kernel-ipc-N`` in
+    the working directory (the notebooks folder), is shared by every run there, so kernels
+    started at once (Dask workers, two terminals) took the same sockets and rejected each
+    other's messages ("Invalid Signature")."""
+    import uuid
+
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
 
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
             kwargs.setdefault("transport", "ipc")
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True)
+            kwargs.setdefault("ip", str(runtime / f"scalerepro-{uuid.uuid4().hex[:12]}-ipc"))
             if this_interpreter:
                 kwargs.setdefault("kernel_spec_manager", KernelSpecManager(kernel_dirs=[]))
             super().__init__(**kwargs)
@@ -360,12 +397,12 @@ def _new_attempt(out_dir: Path) -> Path:
     return path
 
 
-def _now() -> str:
+def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _timing(started: str, t0: float) -> dict:
-    return {"start": started, "end": _now(), "seconds": round(time.monotonic() - t0, 3)}
+    return {"start": started, "end": now(), "seconds": round(time.monotonic() - t0, 3)}
 
 
 def _environment(prepared: Prepared) -> dict:
