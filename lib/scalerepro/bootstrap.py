@@ -10,12 +10,12 @@ suffice). With checkpoints, whole runs are resampled (cluster bootstrap): pass
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .fit import DRIFT, SETTLED_LOG_PREDICTION, FitResult, probe_stalled
 from .newton import newton_batch
@@ -122,9 +122,42 @@ def resample_weights(n_points: int, n_resamples: int, seed: int, groups=None) ->
     return group_counts[:, index].astype(float)
 
 
+def _refit_chunk(law, X, y, objective, theta0, options, weights) -> tuple[np.ndarray, np.ndarray]:
+    """Refit one chunk of resamples (rows of ``weights``) from ``theta0``: their parameters
+    and whether each refit converged to finite values. A task of its own on a Dask worker."""
+    problem = Problem(law, X, y, objective, weights)
+    start = np.repeat(theta0[None, :], len(weights), axis=0)
+    theta, values, converged, _ = newton_batch(problem, start, **options)
+    return theta, converged & np.isfinite(values) & np.isfinite(theta).all(axis=1)
+
+
+def _refit_all(result: FitResult, X, y, weights, options, chunk, progress, client):
+    """Every resample's refit, chunk by chunk, in this process or (``client``) on Dask workers."""
+    from . import scheduler
+
+    n = len(weights)
+    refit = functools.partial(_refit_chunk, result.law, X, y, result.objective, result.theta, options)
+    with scheduler.session(client if n else None) as client:
+        if client is not None:
+            threads = sum(client.nthreads().values()) or 1
+            chunk = max(1, min(chunk, -(-n // (2 * threads))))
+        bounds = [(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]
+        outcomes = scheduler.map_tasks(client, refit, [weights[lo:hi] for lo, hi in bounds], desc="bootstrap",
+                                       unit="resample", sizes=[hi - lo for lo, hi in bounds], progress=progress)
+    for outcome in outcomes:
+        if not outcome.ok:  # a partial bootstrap is no bootstrap: fail as the in-process loop would
+            raise outcome.error
+    theta = np.empty((n, result.law.n_params))
+    ok = np.zeros(n, bool)
+    for (lo, hi), outcome in zip(bounds, outcomes):
+        theta[lo:hi], ok[lo:hi] = outcome.value
+    return theta, ok
+
+
 def bootstrap(result: FitResult, X, y, n_resamples: int = 1000, seed: int = 0, groups=None,
               derived: dict[str, Callable[[dict], np.ndarray]] | None = None,
-              level: float = 0.95, chunk: int = 1000, progress: bool = False) -> BootstrapResult:
+              level: float = 0.95, chunk: int = 1000, progress: bool = False,
+              client=None) -> BootstrapResult:
     """Refit ``result``'s law, objective and options on ``n_resamples`` resamples.
 
     derived: functions of the natural parameters (a dict of arrays) whose bootstrap
@@ -135,6 +168,12 @@ def bootstrap(result: FitResult, X, y, n_resamples: int = 1000, seed: int = 0, g
     its limit (E = 0, B = inf, ...), and counted in ``n_settled``: dropping exactly those
     resamples would cut the edge off the interval. Otherwise it is excluded and counted in
     ``n_failed``.
+
+    ``client``: refit the resamples on Dask workers -- a ``dask.distributed.Client``, or a
+    ``--scheduler`` value (``local:N``, an address) opened for this call only (see
+    :func:`scalerepro.scheduler.session`) -- in chunks of at most ``chunk``, about two per
+    worker thread. The resample weights are drawn here from ``seed``, exactly as without a
+    client, and each refit depends only on its own weights, so samples and intervals are the same.
     """
     if n_resamples < 0:
         raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
@@ -143,17 +182,9 @@ def bootstrap(result: FitResult, X, y, n_resamples: int = 1000, seed: int = 0, g
     law = result.law
     weights = resample_weights(len(y), n_resamples, seed, groups)
     problem = Problem(law, X, y, result.objective, weights)
-    theta = np.empty((n_resamples, law.n_params))
-    ok = np.zeros(n_resamples, bool)
     options = {k: v for k, v in result.optimizer.get("tolerances", {}).items()
                if k in ("max_iter", "ftol_rel", "gtol")} if result.optimizer["name"] == "newton" else {}
-    for lo in tqdm(range(0, n_resamples, chunk), desc="bootstrap", disable=not progress,
-                   unit_scale=chunk):
-        rows = np.arange(lo, min(lo + chunk, n_resamples))
-        start = np.repeat(result.theta[None, :], len(rows), axis=0)
-        th, values, conv, _ = newton_batch(problem, start, rows=rows, **options)
-        theta[rows] = th
-        ok[rows] = conv & np.isfinite(values) & np.isfinite(th).all(axis=1)
+    theta, ok = _refit_all(result, X, y, weights, options, chunk, progress, client)
     at_edge = theta.copy()  # settled refits with each drifting coordinate at its limit
     stalled = np.flatnonzero(~ok & np.isfinite(theta).all(axis=1))
     if stalled.size and result.optimizer["name"] == "newton":

@@ -289,6 +289,8 @@ def add_fit(sub):
                    help="print a commented template for --about and exit")
     p.add_argument("--strict", action="store_true",
                    help="exit with status 1 when any diagnostic has severity error (outputs are still written)")
+    p.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
+                   help="bootstrap resamples in chunks on Dask: " + SCHEDULER_HELP)
     p.set_defaults(func=cmd_fit)
 
 
@@ -408,6 +410,7 @@ def cmd_fit(args) -> int:
         law = get_law(args.form or "chinchilla")
         userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
         isoflop_budgets = _check_approach_options(args, law)
+        dask = _scheduler(args)  # opened by the bootstrap itself, after the input checked out
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.budget and not userfit.has_allocation(law):
@@ -416,7 +419,7 @@ def cmd_fit(args) -> int:
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
                           checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
                           budgets=args.budget, about=args.about, approach=args.approach,
-                          isoflop_budgets=isoflop_budgets)
+                          isoflop_budgets=isoflop_budgets, client=dask)
     if results.get("fit") is None:
         return _report_approaches_only(args, results)
     fit, main = results["fit"], results["fits"]["main"]

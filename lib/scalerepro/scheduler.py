@@ -18,6 +18,7 @@ and the task's identity before submission, so a cluster run equals the in-proces
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import re
 import sys
 import traceback as tracebacks
@@ -46,7 +47,10 @@ class Scheduler:
 
 
 def parse(text: str | None) -> Scheduler | None:
-    """``local:N`` (N >= 1 worker processes) or a scheduler address; None for in-process."""
+    """``local:N`` (N >= 1 worker processes) or a scheduler address; None for in-process.
+
+    Also checks, without importing it, that Dask is installed: a command fails at once
+    rather than after its first hour of work."""
     if text is None:
         return None
     text = text.strip()
@@ -55,11 +59,20 @@ def parse(text: str | None) -> Scheduler | None:
         n = int(local.group(1))
         if n < 1:
             raise SchedulerError(f"--scheduler local:N needs N >= 1 worker processes, got {text!r}")
-        return Scheduler(text, local_workers=n)
-    if text.startswith("local") or not _ADDRESS.fullmatch(text):
+        scheduler = Scheduler(text, local_workers=n)
+    elif text.startswith("local") or not _ADDRESS.fullmatch(text):
         raise SchedulerError(f"--scheduler expects local:N (N worker processes on this machine) or the "
                              f"address of a running Dask scheduler (e.g. tcp://10.0.0.5:8786), got {text!r}")
-    return Scheduler(text, address=text)
+    else:
+        scheduler = Scheduler(text, address=text)
+    if importlib.util.find_spec("distributed") is None:
+        _missing()
+    return scheduler
+
+
+def _missing():
+    raise SchedulerError(f"--scheduler needs Dask (dask.distributed), which is not installed in "
+                         f"{sys.executable}; install it with {INSTALL_FIX}")
 
 
 def _distributed():
@@ -67,23 +80,24 @@ def _distributed():
     try:
         import distributed
     except ImportError:
-        raise SchedulerError(f"--scheduler needs Dask (dask.distributed), which is not installed in "
-                             f"{sys.executable}; install it with {INSTALL_FIX}") from None
+        _missing()
     return distributed
 
 
 @contextlib.contextmanager
-def session(scheduler: str | Scheduler | None) -> Iterator[Any]:
+def session(scheduler) -> Iterator[Any]:
     """A ``distributed.Client`` for the duration of one command, or None for in-process.
 
-    ``local:N`` starts a LocalCluster of N single-threaded worker processes (each task gets a
-    process of its own, as it would in-process) and shuts it down on exit; an address
-    connects to a running scheduler and only disconnects, leaving its workers up.
+    ``scheduler``: None, a ``--scheduler`` text or :class:`Scheduler`, or a Client already
+    open (yielded as it is and left open). ``local:N`` starts a LocalCluster of N
+    single-threaded worker processes (each task gets a process of its own, as it would
+    in-process) and shuts it down on exit; an address connects to a running scheduler and
+    only disconnects, leaving its workers up.
     """
     if isinstance(scheduler, str):
         scheduler = parse(scheduler)
-    if scheduler is None:
-        yield None
+    if scheduler is None or not isinstance(scheduler, Scheduler):
+        yield scheduler
         return
     distributed = _distributed()
     if scheduler.local_workers is not None:

@@ -137,7 +137,7 @@ class UserFit:
 def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = None, holdout: int = 0,
              n_bootstrap: int = 1000, seed: int = 0, budgets=None, starts=None, progress: bool = False,
              per_nd: str | None = None, checkpoints: str = "all", drop_highest_loss: int = 0,
-             about=None, approach: str = "3", isoflop_budgets=None) -> UserFit:
+             about=None, approach: str = "3", isoflop_budgets=None, client=None) -> UserFit:
     """Validate, choose points, check the design, fit, check identifiability, bootstrap,
     validate on held-out runs, and compute the allocation.
 
@@ -151,6 +151,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
     Chinchilla's approach 1 or 2, no law fit), or ``"all"`` (the fit and approaches 1 and 2
     beside it, on the same rows); isoflop_budgets: approach 2's budgets when the file has
     no budget column (:mod:`scalerepro.userapproaches`).
+    client: a Dask client or --scheduler value to bootstrap on (:func:`scalerepro.bootstrap.bootstrap`).
     """
     if n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
@@ -199,7 +200,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
         boot = None
         if n_bootstrap:
             boot = bootstrap(result, X, y, n_resamples=n_bootstrap, seed=seed, groups=prepared.groups,
-                             derived=derived, progress=progress)
+                             derived=derived, progress=progress, client=client)
             boot.resampling = prepared.resampling
             diagnostics += _bootstrap_diagnostics(boot, prepared)
             if ident.outcome == "identified":  # a quantity the data do not determine has no influence to measure
