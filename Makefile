@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 KERNEL := scalerepro
 PROFILE ?= full
 OUT ?= out
+SCHEDULER ?=
 
 .PHONY: reproduce test venv notebook-env dev-env bench clean strip-notebooks mutants
 
@@ -23,8 +24,10 @@ dev-env: $(BIN)/python
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name $(KERNEL) --display-name "Python (scalerepro)" >/dev/null
 
 ## Run every replication at the full profile and write reports under out/.
+## SCHEDULER=local:N (or a Dask scheduler's address) runs one notebook per Dask task.
 reproduce: notebook-env
-	$(BIN)/scalerepro run --all --profile $(PROFILE) --out $(OUT); status=$$?; \
+	$(if $(SCHEDULER),$(BIN)/python -m pip install --quiet -e '.[cluster]')
+	$(BIN)/scalerepro run --all --profile $(PROFILE) --out $(OUT)$(if $(SCHEDULER), --scheduler $(SCHEDULER)); status=$$?; \
 	$(BIN)/scalerepro report --out $(OUT) && exit $$status
 
 ## Unit, recovery, notebook and end-to-end tests.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import re
 import sys
 import traceback as tracebacks
@@ -101,8 +102,10 @@ def session(scheduler) -> Iterator[Any]:
         return
     distributed = _distributed()
     if scheduler.local_workers is not None:
+        # dashboard on a free port: two commands at once must not fight over 8787
         with distributed.LocalCluster(n_workers=scheduler.local_workers, threads_per_worker=1,
-                                      processes=True, dashboard_address=None) as cluster, \
+                                      processes=True, dashboard_address=":0",
+                                      silence_logs=logging.ERROR) as cluster, \
                 distributed.Client(cluster) as client:
             yield client
         return
