@@ -74,6 +74,14 @@ def test_without_dask_the_error_names_the_extra(tmp_path, capsys, monkeypatch, f
             pass
 
 
+def test_no_scheduler_at_the_address_is_one_line(tmp_path, capsys, monkeypatch, fixture_specs):
+    monkeypatch.setattr(scheduler, "CONNECT_TIMEOUT", "1s")
+    assert cli.main(["run", "tiny", "--out", str(tmp_path), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scalerepro: error: cannot connect to a Dask scheduler at tcp://127.0.0.1:9")
+    assert "dask worker tcp://127.0.0.1:9" in err and len(err.strip().splitlines()) == 1
+
+
 def test_no_scheduler_imports_no_dask(tmp_path):
     """The default path stays in-process and never pays for importing Dask."""
     code = textwrap.dedent(f"""

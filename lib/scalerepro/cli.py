@@ -153,10 +153,10 @@ def _run_on_dask(prepared, args, dask) -> list[dict]:
                           "--out must be on a filesystem shared with the Dask workers"}, started, t0)
         rows[item.spec.name] = _run_row(record, args.out)
 
-    print(f"== {len(prepared)} replication(s) on Dask ({dask.text}), profile {args.profile or 'default'}",
-          file=sys.stderr, flush=True)
     task = functools.partial(runner.execute_task, out_root=out_root, data_dir=data_dir)
     with runner.sigterm_as_interrupt(), scheduler.session(dask) as client:
+        print(f"== {len(prepared)} replication(s) on Dask ({dask.text}, {len(client.nthreads())} workers), "
+              f"profile {args.profile or 'default'}", file=sys.stderr, flush=True)
         scheduler.map_tasks(client, task, prepared, desc="replications", unit="notebook",
                             progress=not args.no_progress, on_done=done)
     return [rows[item.spec.name] for item in prepared]

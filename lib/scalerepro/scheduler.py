@@ -112,10 +112,12 @@ def session(scheduler) -> Iterator[Any]:
     try:
         client = distributed.Client(scheduler.address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
-        raise SchedulerError(f"cannot connect to a Dask scheduler at {scheduler.address} within "
-                             f"{CONNECT_TIMEOUT} ({exc}); start one with `dask scheduler` and workers with "
-                             f"`dask worker {scheduler.address}`") from None
+        raise SchedulerError(f"cannot connect to a Dask scheduler at {scheduler.address} ({exc}); start one "
+                             f"with `dask scheduler` and workers with `dask worker {scheduler.address}`") from None
     with client:
+        if not client.nthreads():
+            print(f"scalerepro: the Dask scheduler at {scheduler.address} has no workers yet; tasks wait "
+                  f"until some connect (`dask worker {scheduler.address}`)", file=sys.stderr, flush=True)
         yield client
 
 
