@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from conftest import IN_CI, law_runs, run_replication_ci
-from scalerepro import cli, runner, scheduler, sensitivity
+from scalerepro import cli, runner, scheduler, sensitivity, usersensitivity
 from scalerepro.bootstrap import bootstrap
 from scalerepro.fit import fit
 from scalerepro.laws import get_law
@@ -100,7 +100,7 @@ def test_no_scheduler_imports_no_dask(tmp_path):
         result = fit(law, X, 1.7 + 300 * X[:, 0] ** -0.12)
         bootstrap(result, X, 1.7 + 300 * X[:, 0] ** -0.12, n_resamples=20)
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("dask", "distributed"))
-        assert not loaded, loaded
+        assert not loaded, loaded[:3]
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -191,26 +191,51 @@ def test_fit_command_on_dask_equals_in_process(tmp_path, client, capsys):
 
 # ----------------------------------------------------------------------------- sensitivity
 def test_sensitivity_on_dask_gives_the_same_table(client):
-    from test_sensitivity import CI_GRID, synthetic_runs
+    from test_sensitivity import CI_GRID, prepared_runs
 
-    runs, _ = synthetic_runs(seed=4)
+    prepared, _ = prepared_runs(seed=4)
     variants = [Variant("default", "default", bootstrap=True),
-                Variant("random starts", "starts", starts="random", k=20),
-                Variant("no such subset", "data subset", subset="nonexistent"),
+                Variant("random starts", "initialization", starts="random", k=20, bootstrap=True),
+                Variant("no such starts", "initialization", starts="nonexistent"),
                 Variant("mae", "objective", fit={"objective": "mae", "optimizer": "L-BFGS-B"},
                         starts="best_grid", k=3, bootstrap=True),
-                Variant("tied", "form", tied=True)]
-    options = dict(n_outliers=2, n_bootstrap=60, n_bootstrap_scipy=4, seed=7)
-    here = sensitivity.run_variants(runs, variants, CI_GRID, **options)
-    there = sensitivity.run_variants(runs, variants, CI_GRID, client=client, **options)
+                Variant("alpha = beta", "form", tied=True, bootstrap=True)]
+    options = sensitivity.Options(grid_axes=CI_GRID, n_bootstrap=60, n_bootstrap_variants=30, n_bootstrap_scipy=4,
+                                  seed=7)
+    here = sensitivity.run_variants(prepared, variants, options)
+    there = sensitivity.run_variants(prepared, variants, options, client=client)
     pd.testing.assert_frame_equal(here.table.drop(columns="seconds"), there.table.drop(columns="seconds"))
     assert list(there.table["variant"]) == [v.name for v in variants]
+    for name, boot in here.boots.items():  # per-variant seeds: the same resamples wherever they ran
+        assert np.array_equal(boot.theta_samples, there.boots[name].theta_samples), name
     # the variant that raised is recorded; the others' rows, fits and bootstraps are kept
-    assert set(there.failed) == {"no such subset"} and there.failed["no such subset"]["ename"] == "ValueError"
-    failed_row = there.table.set_index("variant").loc["no such subset"]
-    assert "unknown subset 'nonexistent'" in failed_row["error"] and np.isnan(failed_row["alpha"])
-    assert set(there.fits) == {v.name for v in variants} - {"no such subset"} and set(there.boots) == {"default", "mae"}
-    assert there.table.set_index("variant").loc["default", "converged"]
+    failed = there.results["no such starts"]
+    assert failed.row["outcome"] == "failed: ValueError" and not failed.identified and failed.fit is None
+    assert failed.row["error"] == "ValueError: unknown starts 'nonexistent'" and "make_starts" in failed.error["traceback"]
+    assert [d.code for d in failed.diagnostics] == ["task_failed"] and failed.diagnostics[0].severity == "error"
+    record = usersensitivity.variant_record(failed, options.budgets, in_spread=False)  # its results.json entry
+    assert record["error"]["ename"] == "ValueError" and record["diagnostics"][0]["code"] == "task_failed"
+    assert record["outcome"] == "failed: ValueError" and record["bootstrap"] is None
+    assert set(there.fits) == {v.name for v in variants} - {"no such starts"}
+    assert set(there.boots) == {"default", "random starts", "mae", "alpha = beta"}
+
+
+def test_sensitivity_command_on_dask_equals_in_process(tmp_path, client, capsys):
+    from test_sensitivity import synthetic_runs
+
+    runs, _ = synthetic_runs(seed=5)
+    csv = tmp_path / "runs.csv"
+    runs.to_csv(csv, index=False)
+    argv = ["sensitivity", str(csv), "--groups", "huber_delta,form", "--n-bootstrap", "40",
+            "--n-bootstrap-variants", "20", "--screened-starts", "20", "--seed", "3", "--no-progress"]
+    printed, variants = {}, {}
+    for where, extra in (("here", []), ("there", ["--scheduler", client.scheduler.address])):
+        assert cli.main([*argv, "--out", str(tmp_path / where), *extra]) == 0
+        printed[where] = capsys.readouterr().out.split("wrote")[0]
+        records = json.loads((tmp_path / where / "results.json").read_text())["variants"]
+        variants[where] = [{k: v for k, v in r.items() if k != "seconds" and k != "bootstrap"} for r in records]
+    assert printed["here"] == printed["there"] and variants["here"] == variants["there"]
+    assert len(variants["there"]) == 5  # the default, alpha = beta, three Huber deltas
 
 
 # ----------------------------------------------------------------------------- run

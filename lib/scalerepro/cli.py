@@ -537,6 +537,8 @@ def add_sensitivity(sub):
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--strict", action="store_true",
                    help="exit with status 1 when any diagnostic has severity error (outputs are still written)")
+    p.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
+                   help="one variant per Dask task: " + SCHEDULER_HELP)
     p.set_defaults(func=cmd_sensitivity)
 
 
@@ -557,6 +559,7 @@ def cmd_sensitivity(args) -> int:
         groups = [g for g in (args.groups or "").split(",") if g.strip()] or None
         if groups:
             usersensitivity.check_groups(groups)
+        dask = _scheduler(args)  # opened once the input checked out, for the variants' fits
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     results = usersensitivity.run(
@@ -565,7 +568,7 @@ def cmd_sensitivity(args) -> int:
         n_bootstrap=args.n_bootstrap, n_bootstrap_variants=args.n_bootstrap_variants,
         n_bootstrap_scipy=args.n_bootstrap_scipy, scipy_starts=args.scipy_starts,
         screened_starts=args.screened_starts, seed=args.seed, include_unidentified=args.include_unidentified,
-        groups=groups, progress=not args.no_progress)
+        groups=groups, progress=not args.no_progress, client=dask)
     budgets = results["budgets"]
     c = budgets[len(budgets) // 2]
     rows = []

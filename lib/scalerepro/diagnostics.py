@@ -53,6 +53,7 @@ CODES = {
     "screened_starts": "whether the best grid points that start the non-default variants reach the full "
                        "grid's optimum on the default",
     "not_converged": "the optimizer stopped without meeting its stopping rule",
+    "task_failed": "one unit of work (a variant's fit) raised; its error is recorded and the others are kept",
     "no_interval": "no uncertainty interval was computed",
     "bootstrap_failures": "bootstrap resamples that could not be refitted, left out of the interval",
     "few_resampling_units": "the bootstrap resamples so few runs or groups that its intervals understate "

@@ -29,6 +29,7 @@ from the options' seed and the variant's name, not from the order variants run i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 import warnings
@@ -503,6 +504,7 @@ class VariantResult:
     data: VariantData | None
     identifiability: identifiability.Identifiability | None
     diagnostics: list[Diagnostic]
+    error: dict | None = None  # the fit raised: ename, evalue, traceback (see failed_variant)
 
     @property
     def identified(self) -> bool:
@@ -673,17 +675,61 @@ def plan_variants(prepared: runs_input.PreparedRuns, variants: list[Variant]):
     return planned, skipped
 
 
+def _announced(task, progress, planned_item):
+    progress(planned_item[0].name)
+    return task(planned_item)
+
+
+def _announce_done(progress, outcome):
+    progress(outcome.item[0].name)
+
+
+def failed_variant(variant: Variant, data: VariantData, error: dict) -> VariantResult:
+    """The result of a variant whose fit raised (``error``: ename, evalue, traceback): its
+    choices and points, not identified, the error as an error diagnostic and in the table."""
+    text = f"{error['ename']}: {error['evalue']}"
+    row = {**variant.describe(), "n_points": len(data.y),
+           "n_runs": int(runs_input.run_labels(data.frame).nunique()), "resampling": data.selection.resampling,
+           "converged": False, "identified": False, "outcome": f"failed: {error['ename']}", "error": text,
+           "seconds": 0.0}
+    diagnostic = Diagnostic("task_failed", "error", f"fitting this variant raised {text}; the other variants are kept",
+                            ())
+    return VariantResult(variant, row, None, None, data, None, [diagnostic], error=error)
+
+
+def _task(prepared, options, planned_item):
+    variant, data = planned_item
+    return run_variant(prepared, variant, options, data)
+
+
 def run_variants(prepared: runs_input.PreparedRuns, variants: list[Variant], options: Options = Options(), *,
-                 progress=None) -> SensitivityResult:
+                 progress=None, client=None) -> SensitivityResult:
     """Fit every variant (:func:`run_variant`) that does not coincide with an earlier one
-    (:func:`plan_variants`) and tabulate the outcomes. ``progress``: optional callable
-    taking each variant's name, for a progress display."""
+    (:func:`plan_variants`) and tabulate the outcomes, in the variants' order.
+
+    ``client``: fit one variant per task on Dask workers -- a ``dask.distributed.Client`` or a
+    ``--scheduler`` value (``local:N``, an address) opened for this call
+    (:func:`scalerepro.scheduler.session`); each variant's seed is :func:`variant_seed`, so
+    the table is the same as in this process. A variant that raises is recorded
+    (:func:`failed_variant`) and the others are kept. ``progress``: optional callable taking
+    each variant's name, as it starts in this process, or as it finishes on Dask.
+    """
+    from . import scheduler
+
     planned, skipped = plan_variants(prepared, variants)
+    task = functools.partial(_task, prepared, options)
+    with scheduler.session(client) as client:
+        on_done = None
+        if progress is not None and client is None:
+            task = functools.partial(_announced, task, progress)
+        elif progress is not None:
+            on_done = functools.partial(_announce_done, progress)
+        outcomes = scheduler.map_tasks(client, task, planned, desc="variants", unit="variant", progress=False,
+                                       on_done=on_done)
     results = {}
-    for variant, data in planned:
-        if progress is not None:
-            progress(variant.name)
-        results[variant.name] = run_variant(prepared, variant, options, data)
+    for outcome in outcomes:
+        variant, data = outcome.item
+        results[variant.name] = outcome.value if outcome.ok else failed_variant(variant, data, outcome.error_record())
     table = pd.DataFrame([r.row for r in results.values()])
     return SensitivityResult(table=table, fits={k: r.fit for k, r in results.items() if r.fit is not None},
                              boots={k: r.boot for k, r in results.items() if r.boot is not None},

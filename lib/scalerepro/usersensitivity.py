@@ -168,12 +168,13 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
                      n_bootstrap_scipy: int = N_BOOTSTRAP_SCIPY, scipy_starts: int = 20,
                      screened_starts: int = sensitivity.SCREENED_STARTS, grid_axes: dict | None = None,
                      seed: int = 0, include_unidentified: bool = False, groups=None,
-                     progress: bool = False) -> UserSensitivity:
+                     progress: bool = False, client=None) -> UserSensitivity:
     """Prepare the runs, fit every variant, and compute the spread (see the module doc).
 
     grid_axes: start-grid axes (a, b, e, alpha, beta lists; default Hoffmann's 4500-point
     grid). groups: only these variant groups (and the default); names as in the report,
-    case and ``_``/``-`` for spaces ignored. Raises
+    case and ``_``/``-`` for spaces ignored. client: a Dask client or ``--scheduler`` value to fit
+    one variant per task on (:func:`scalerepro.sensitivity.run_variants`). Raises
     :class:`~scalerepro.validate.InputError` for bad input, before any fit.
     """
     for name, value in (("n_bootstrap", n_bootstrap), ("n_bootstrap_variants", n_bootstrap_variants),
@@ -203,7 +204,7 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
             bar.set_postfix_str(name[:40])
             bar.update(1)
 
-        result = sensitivity.run_variants(prepared, variants, options, progress=tick)
+        result = sensitivity.run_variants(prepared, variants, options, progress=tick, client=client)
         bar.update(bar.total - bar.n)
         bar.close()
     diagnostics = list(prepared.diagnostics) + found + screening_check(result, screened_starts)
@@ -275,6 +276,8 @@ def variant_record(vr: sensitivity.VariantResult, budgets, in_spread: bool) -> d
                                  v.fit_options()["optimizer"] == "grid" else "not fitted")
     if vr.data is not None:
         record["dropped_by_reason"] = vr.data.selection.selection_record()["dropped_by_reason"]
+    if vr.error is not None:  # the variant's fit raised (sensitivity.failed_variant)
+        record["error"] = vr.error
     record["diagnostics"] = [d.to_dict() for d in vr.diagnostics]
     return record
 
