@@ -1,10 +1,10 @@
 """Scale-out on Dask (``--scheduler``): the same results as in-process, failures recorded.
 
-One LocalCluster of 2 worker processes serves the module (its address is also what
-``--scheduler ADDRESS`` connects to); only the end-to-end ``run --all`` starts its own
-through ``--scheduler local:2``. Data are small synthetic sweeps, except the replications'
-own ``ci`` runs, whose in-process results the notebook tests already produce (conftest
-caches them for the session).
+One LocalCluster of 2 worker processes (``scheduler.session("local:2")``, what
+``--scheduler local:2`` opens) serves the module, and so the session: commands connect to it
+by address (``--scheduler ADDRESS``), so no test pays for starting another. Data are small
+synthetic sweeps, except the replications' own ``ci`` runs, whose in-process results the
+notebook tests already produce (conftest caches them for the session).
 """
 
 import json
@@ -146,6 +146,25 @@ def test_a_task_that_raises_is_recorded_and_the_others_kept(on_dask, request):
     assert "_half" in record["traceback"] and "raise ValueError" in record["traceback"]
 
 
+@pytest.mark.parametrize("on_dask", [False, True])
+def test_the_progress_bar_counts_finished_tasks(on_dask, request, capsys, monkeypatch):
+    client = request.getfixturevalue("client") if on_dask else None
+    bars = []
+
+    class Bar(scheduler.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(scheduler, "tqdm", Bar)
+    counted = []  # what the bar showed as each task's outcome arrived
+    scheduler.map_tasks(client, _half, range(6), desc="halves", unit="resample", sizes=[5] * 6,
+                        progress=True, on_done=lambda outcome: counted.append(bars[0].n))
+    assert counted == [5, 10, 15, 20, 25, 30]  # the failed task (3) counts as finished too
+    shown = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert any(line.startswith("halves") and "30/30" in line and "resample" in line for line in shown), shown
+
+
 # ----------------------------------------------------------------------------- bootstrap
 @pytest.fixture(scope="module")
 def chinchilla_fit():
@@ -173,11 +192,12 @@ def test_bootstrap_on_dask_gives_identical_intervals(chinchilla_fit, client, gro
     assert other.intervals() != here.intervals()
 
 
-def test_fit_command_on_dask_equals_in_process(tmp_path, client, capsys):
+def test_fit_command_on_dask_equals_in_process(tmp_path, client, capsys, monkeypatch):
     law = get_law("chinchilla")
     X, y = law_runs(law, TRUTH, 40, 0.01, seed=2, log10_N=(7, 9.5), log10_D=(9, 11.5))
     csv = tmp_path / "runs.csv"
     pd.DataFrame({"N": X[:, 0], "D": X[:, 1], "loss": y}).to_csv(csv, index=False)
+    _no_figures(monkeypatch)
     tables = {}
     for where, extra in (("here", []), ("there", ["--scheduler", client.scheduler.address])):
         assert cli.main(["fit", str(csv), "--n-bootstrap", "120", "--seed", "3", "--out", str(tmp_path / where),
@@ -187,6 +207,15 @@ def test_fit_command_on_dask_equals_in_process(tmp_path, client, capsys):
     assert tables["here"] == tables["there"]
     assert results["here"]["fit"]["intervals"] == results["there"]["fit"]["intervals"]
     assert results["here"]["fit"]["intervals"]["alpha"][0] is not None
+
+
+def _no_figures(monkeypatch):
+    """Reports without their figures: drawing them takes longer than the fits compared here,
+    and they are drawn from the same results (the reports' own tests cover them)."""
+    from scalerepro import fit_figures
+
+    monkeypatch.setattr(fit_figures, "fit_figures", lambda *a, **k: [])
+    monkeypatch.setattr(usersensitivity, "figures", lambda *a, **k: [])
 
 
 # ----------------------------------------------------------------------------- sensitivity
@@ -220,13 +249,15 @@ def test_sensitivity_on_dask_gives_the_same_table(client):
     assert set(there.boots) == {"default", "random starts", "mae", "alpha = beta"}
 
 
-def test_sensitivity_command_on_dask_equals_in_process(tmp_path, client, capsys):
+def test_sensitivity_command_on_dask_equals_in_process(tmp_path, client, capsys, monkeypatch):
     from test_sensitivity import synthetic_runs
+
+    _no_figures(monkeypatch)
 
     runs, _ = synthetic_runs(seed=5)
     csv = tmp_path / "runs.csv"
     runs.to_csv(csv, index=False)
-    argv = ["sensitivity", str(csv), "--groups", "huber_delta,form", "--n-bootstrap", "40",
+    argv = ["sensitivity", str(csv), "--groups", "form", "--n-bootstrap", "40",
             "--n-bootstrap-variants", "20", "--screened-starts", "20", "--seed", "3", "--no-progress"]
     printed, variants = {}, {}
     for where, extra in (("here", []), ("there", ["--scheduler", client.scheduler.address])):
@@ -235,7 +266,7 @@ def test_sensitivity_command_on_dask_equals_in_process(tmp_path, client, capsys)
         records = json.loads((tmp_path / where / "results.json").read_text())["variants"]
         variants[where] = [{k: v for k, v in r.items() if k != "seconds" and k != "bootstrap"} for r in records]
     assert printed["here"] == printed["there"] and variants["here"] == variants["there"]
-    assert len(variants["there"]) == 5  # the default, alpha = beta, three Huber deltas
+    assert [v["variant"] for v in variants["there"]] == ["default", "form: alpha = beta"]
 
 
 # ----------------------------------------------------------------------------- run
@@ -278,9 +309,9 @@ def test_a_task_that_raises_outside_the_notebook_is_recorded_like_a_failed_one(t
 
 
 @pytest.mark.slow
-def test_run_all_ci_on_local_cluster_matches_in_process(tmp_path, capsys):
-    """Every replication at the ci profile, one notebook per task on ``local:2``: the same
-    claims, reproduced values and verdicts as the in-process runs."""
+def test_run_all_ci_on_local_cluster_matches_in_process(tmp_path, client, capsys):
+    """Every replication at the ci profile, one notebook per task on the module's
+    ``local:2`` cluster: the same claims, reproduced values and verdicts as the in-process runs."""
     from scalerepro import data
     from scalerepro.spec import list_specs, load_spec
 
@@ -293,7 +324,7 @@ def test_run_all_ci_on_local_cluster_matches_in_process(tmp_path, capsys):
                 raise
             pytest.skip(f"upstream data not available: {exc}")
     assert cli.main(["run", "--all", "--profile", "ci", "--out", str(tmp_path / "dask"), "--no-progress",
-                     "--scheduler", "local:2"]) == 0, capsys.readouterr().err
+                     "--scheduler", client.scheduler.address]) == 0, capsys.readouterr().err
     for name in names:
         expected = run_replication_ci(name, tmp_path / "here" / name)
         got = json.loads((tmp_path / "dask" / name / "results.json").read_text())
