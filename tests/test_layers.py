@@ -3,7 +3,8 @@
 The layers, bottom to top (docs/design.md draws them):
   base        errors and the diagnostics record every layer uses
   core        laws, the objective, the solver, fit, bootstrap, allocation, statistics,
-              identifiability and design checks: arrays in, results out
+              identifiability and design checks: arrays in, results out; and where
+              independent tasks run (scheduler: in-process or on Dask)
   io          the data registry and loader, validation, safe unpickling, own-run input
   analyses    IsoFLOP and the three approaches, accounting, loss-to-loss, sensitivity,
               and the papers' own forms and tables (Kaplan, Porian), the law registry
@@ -22,7 +23,7 @@ ORDER = ["base", "core", "io", "analyses", "publishing", "cli"]
 LAYERS = {
     "base": ["errors", "diagnostics", "__init__"],
     "core": ["laws", "objective", "newton", "fit", "bootstrap", "optimal", "stats", "selection",
-             "identifiability", "design_checks"],
+             "identifiability", "design_checks", "scheduler"],
     "io": ["data", "validate", "safe_pickle", "runs_input"],
     "analyses": ["isoflop", "approaches", "accounting", "loss_to_loss", "sensitivity", "kaplan_laws", "porian",
                  "law_registry", "userapproaches"],

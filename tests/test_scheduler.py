@@ -21,7 +21,7 @@ from conftest import IN_CI, law_runs, run_replication_ci
 from scalerepro import cli, runner, scheduler, sensitivity, usersensitivity
 from scalerepro.bootstrap import bootstrap
 from scalerepro.fit import fit
-from scalerepro.laws import get_law
+from scalerepro.law_registry import get_law
 from scalerepro.sensitivity import Variant
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replications"
@@ -94,7 +94,7 @@ def test_no_scheduler_imports_no_dask(tmp_path):
                                     "--no-progress"]) == 0
         from scalerepro.bootstrap import bootstrap
         from scalerepro.fit import fit
-        from scalerepro.laws import get_law
+        from scalerepro.law_registry import get_law
         law = get_law("power_law")
         X = np.geomspace(1e17, 1e21, 12)[:, None]
         result = fit(law, X, 1.7 + 300 * X[:, 0] ** -0.12)

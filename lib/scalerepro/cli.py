@@ -103,13 +103,11 @@ def cmd_run(args) -> int:
 
 
 def _scheduler(args):
-    """The parsed ``--scheduler`` (None: in-process); scalerepro.scheduler imports no Dask."""
+    """The parsed ``--scheduler`` (None: in-process), or a SchedulerError printed as one line;
+    scalerepro.scheduler imports no Dask."""
     from . import scheduler
 
-    try:
-        return scheduler.parse(args.scheduler)
-    except scheduler.SchedulerError as exc:
-        raise UsageError(str(exc)) from None
+    return scheduler.parse(args.scheduler)
 
 
 def _run_here(item, args) -> dict:

@@ -108,6 +108,11 @@ class SetupError(ScalereproError, RuntimeError):
     what is missing and the command that fixes it."""
 
 
+class SchedulerError(ScalereproError, ValueError):
+    """A ``--scheduler`` that cannot be used: bad syntax, Dask not installed, no scheduler at
+    the address; the message says which and how to fix it."""
+
+
 class RunFailed(ScalereproError, RuntimeError):
     """A replication that did not complete; ``record`` is what ``failed.json`` holds."""
 

@@ -28,14 +28,12 @@ from typing import Any, Callable, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
+from .errors import SchedulerError
+
 INSTALL_FIX = "pip install 'scalerepro[cluster]' (in a checkout: pip install -e '.[cluster]')"
 CONNECT_TIMEOUT = "30s"  # how long to wait for a scheduler at an address before giving up
 _LOCAL = re.compile(r"local:(\d+)")
 _ADDRESS = re.compile(r"([a-z][a-z0-9+]*://)?[^\s:/]+(:\d+)?")
-
-
-class SchedulerError(ValueError):
-    """A --scheduler that cannot be used: bad syntax, Dask missing, no scheduler at the address."""
 
 
 @dataclass(frozen=True)
