@@ -3,6 +3,7 @@ runs from a known law, and the one full-grid Chinchilla fit the session shares."
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,34 @@ def run_notebook(notebook: str, tmp_path: Path, **parameters) -> dict:
         parameters={**parameters, "out_dir": str(out_dir)},
         kernel_name=os.environ.get("SCALEREPRO_KERNEL", "scalerepro"),
         cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_manager_class=ipc_kernel_manager())
+    assert noisy_outputs(tmp_path / notebook) == []
     return json.loads((out_dir / "results.json").read_text())
+
+
+# How Python's warnings module prints a warning: "file.py:12: FitWarning: message".
+RAW_WARNING = re.compile(r"\b[A-Z]\w*Warning: ")
+
+
+def noisy_outputs(executed_notebook) -> list[str]:
+    """Cell outputs a reader should not see: the repr of a path (the value of a call such as
+    ``rec.add_figure`` left at the end of a cell) and a raw Python warning, which names
+    neither the configuration it belongs to nor what it means (a notebook catches the
+    warnings it expects and says what they mean in its own words)."""
+    nb = json.loads(Path(executed_notebook).read_text())
+    found = []
+    for index, cell in enumerate(nb["cells"]):
+        for output in cell.get("outputs", []):
+            texts = [output.get("text", "")] + [v for k, v in output.get("data", {}).items()
+                                                if k.startswith("text/")]
+            for text in texts:
+                text = "".join(text) if isinstance(text, list) else str(text)
+                for problem in ("PosixPath(", "WindowsPath("):
+                    if problem in text:
+                        found.append(f"cell {index} ({cell.get('id')}): {problem}... in the output")
+                if match := RAW_WARNING.search(text):
+                    line = text[text.rfind("\n", 0, match.start()) + 1:].split("\n")[0]
+                    found.append(f"cell {index} ({cell.get('id')}): raw warning {line[:200]!r}")
+    return found
 
 
 _CI_RUNS: dict[tuple, Path] = {}  # (notebook, parameters) -> the directory of its first run

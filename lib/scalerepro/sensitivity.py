@@ -42,6 +42,7 @@ from . import design_checks, identifiability, laws, optimal, runs_input
 from .bootstrap import BootstrapResult, bootstrap, resample_weights
 from .diagnostics import Diagnostic, sorted_by_severity
 from .fit import FitResult, FitWarning, fit
+from .objective import Problem
 from .validate import InputError
 
 DEFAULT_BUDGETS = (1e21, 1e23, 1e25)
@@ -769,3 +770,30 @@ def summed_objective(result: FitResult, X, y) -> float:
         warnings.simplefilter("ignore", FitWarning)
         return fit(result.law, X, y, objective=obj.kind, delta=obj.delta, space=obj.space, reduction="sum",
                    starts=result.theta[None, :], optimizer="grid").objective_value
+
+
+def stopping_points(result: FitResult, X, y) -> pd.DataFrame:
+    """Where every start of ``result`` stopped, one row per start, lowest summed objective
+    first: the natural parameters, ``a`` = beta / (alpha + beta), the summed objective there
+    (the yardstick common to sum and mean fits), the largest gradient component of the
+    objective the optimizer minimised (what L-BFGS-B compares with its absolute ``gtol``)
+    and of the summed objective, and the optimizer's own convergence flag.
+
+    Why: an optimizer that stops on absolute tolerances stops each start wherever its
+    gradient first looks small, so a fit that keeps the best start reports the best of
+    those early stops, and its answer depends on which starts it was given.
+    """
+    X, y = np.asarray(X, float), np.asarray(y, float)
+    thetas = np.asarray(result.start_thetas, float)
+    rows = np.zeros(len(thetas), int)
+    summed = Problem(result.law, X, y, replace(result.objective, reduction="sum"))
+    with np.errstate(all="ignore"):
+        _, grad = Problem(result.law, X, y, result.objective).value_grad(thetas, rows)
+        summed_value, summed_grad = summed.value_grad(thetas, rows)
+    frame = pd.DataFrame([result.law.natural(t) for t in thetas])
+    frame["a"] = frame["beta"] / (frame["alpha"] + frame["beta"])
+    frame["summed objective"] = summed_value
+    frame["max |gradient|, as minimised"] = np.abs(grad).max(axis=1)
+    frame["max |gradient|, summed"] = np.abs(summed_grad).max(axis=1)
+    frame["converged (optimizer's flag)"] = np.asarray(result.start_converged, bool)
+    return frame.sort_values("summed objective", kind="stable").reset_index(drop=True)
