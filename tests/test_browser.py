@@ -181,6 +181,18 @@ def test_reports_reference_nothing_external(built):
 
 
 @pytest.mark.slow
+def test_executed_notebook_page_is_offline_with_its_math(built):
+    """Issue 20: the executed notebook's HTML loads no MathJax (or anything) from a CDN; its
+    math is MathML, readable offline, and no $...$ is left outside code."""
+    html = (built / "chinchilla_approach3" / "executed.html").read_text()
+    assert external_refs(html) == []
+    assert "<script src" not in html and "mathjax" not in html.lower()
+    assert html.count("<math") >= 20
+    prose = re.sub(r"<(pre|code)\b.*?</\1>", "", html, flags=re.DOTALL)
+    assert not re.search(r"\$[^$<>]*\\[a-zA-Z]+[^$<>]*\$", prose), "TeX left for MathJax"
+
+
+@pytest.mark.slow
 def test_run_records_a_complete_checklist(built):
     results = json.loads((built / "chinchilla_approach3" / "results.json").read_text())
     items = {e["id"]: e for e in results["checklist"]}
@@ -262,6 +274,15 @@ def test_report_renders_in_chromium(built, tmp_path):
     shot = tmp_path / "report.png"
     chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1280,1600", "--hide-scrollbars")
     assert_png(shot)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@needs_chromium
+def test_executed_notebook_renders_math_in_chromium(built, tmp_path):
+    dom, probe = render(built / "chinchilla_approach3" / "executed.html", tmp_path)
+    assert_renders_cleanly(dom, probe)
+    assert probe["images"] >= 3 and dom.count("<math") >= 20
 
 
 @pytest.mark.slow

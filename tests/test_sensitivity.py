@@ -121,6 +121,23 @@ def test_sum_vs_mean_lbfgsb_on_chinchilla_runs():
     assert s == pytest.approx(0.0010182740, rel=1e-6)
     assert m / s - 1 > 0.05
 
+    # Why the averaged fit stops where it stops (the notebook's explanation, checked): every
+    # start stops with the optimizer's own "converged", none near the optimum, at points whose
+    # summed-loss gradient is n times the gradient the optimizer saw; the summed fit's best
+    # start reaches the optimum.
+    mean_stops = sensitivity.stopping_points(res.fits["mean"], X, y)
+    sum_stops = sensitivity.stopping_points(res.fits["sum"], X, y)
+    assert len(mean_stops) == len(sum_stops) == 10
+    assert mean_stops["summed objective"].iloc[0] == pytest.approx(m, rel=1e-12)  # best first: the fit
+    p = res.fits["mean"].params
+    assert mean_stops["a"].iloc[0] == pytest.approx(p["beta"] / (p["alpha"] + p["beta"]))
+    assert res.fits["mean"].converged and mean_stops["converged (optimizer's flag)"].all()
+    assert (mean_stops["summed objective"] > 1.05 * s).all()
+    np.testing.assert_allclose(mean_stops["max |gradient|, summed"],
+                               len(y) * mean_stops["max |gradient|, as minimised"], rtol=1e-9)
+    np.testing.assert_allclose(sum_stops["max |gradient|, summed"], sum_stops["max |gradient|, as minimised"])
+    assert sum_stops["summed objective"].iloc[0] == pytest.approx(s, rel=1e-12)
+
 
 def test_at_least_rule():
     claim = {"id": "c", "source": "s", "published": 10, "rule": {"kind": "at_least"}}

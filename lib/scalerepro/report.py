@@ -179,15 +179,11 @@ def render_sensitivity_report(results: dict, figures: list[dict]) -> str:
 
 
 def notebook_to_html(executed_notebook, html_path) -> None:
-    """The executed notebook as one offline HTML file (images embedded, no CDN scripts)."""
-    from nbconvert import HTMLExporter
+    """The executed notebook as one offline HTML file: images embedded, math as MathML, no
+    script loaded from anywhere (see :mod:`scalerepro.notebook_html`)."""
+    from .notebook_html import OfflineHTMLExporter
 
-    # Every script URL nbconvert would otherwise point at a CDN is emptied, so the page
-    # loads nothing from the network (the notebook renders fine without them).
-    exporter = HTMLExporter(embed_images=True, require_js_url="", mathjax_url="", jquery_url="",
-                            mermaid_js_url="", mermaid_layout_elk_js_url="",
-                            widget_renderer_url="", jupyter_widgets_base_url="")
-    body, _ = exporter.from_filename(str(executed_notebook))
+    body, _ = OfflineHTMLExporter().from_filename(str(executed_notebook))
     Path(html_path).write_text(body)
 
 
