@@ -28,12 +28,9 @@ def run_by_hand(notebook: Path) -> Path:
     import nbformat
     from nbclient import NotebookClient
 
-    from scalerepro.runner import ipc_kernel_manager
-
     nb = nbformat.read(notebook, as_version=4)
     NotebookClient(nb, kernel_name=os.environ.get("SCALEREPRO_KERNEL", "scalerepro"), timeout=1200,
-                   resources={"metadata": {"path": str(notebook.parent)}},
-                   kernel_manager_class=ipc_kernel_manager()).execute()
+                   startup_timeout=180, resources={"metadata": {"path": str(notebook.parent)}}).execute()
     executed = notebook.with_name(f".executed.{notebook.name}")
     nbformat.write(nb, executed)
     return executed
