@@ -36,6 +36,27 @@ def run_by_hand(notebook: Path) -> Path:
     return executed
 
 
+def test_noisy_outputs_finds_paths_and_raw_warnings(tmp_path):
+    import nbformat
+
+    def executed(*outputs):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("x", outputs=list(outputs))]
+        path = tmp_path / f"nb{len(list(tmp_path.iterdir()))}.ipynb"
+        nbformat.write(nb, path)
+        return path
+
+    path_repr = nbformat.v4.new_output("execute_result", data={"text/plain": "PosixPath('out/figures/a.png')"},
+                                       execution_count=1)
+    raw = nbformat.v4.new_output("stream", name="stderr", text=(
+        "/tmp/ipykernel_1/2.py:5: FitWarning: ill-conditioned Hessian at the optimum\n  res = fit(...)\n"))
+    assert len(noisy_outputs(executed(path_repr, raw))) == 2
+    explained = nbformat.v4.new_output("stream", name="stdout", text=(
+        "WARNING: the best start did not converge\nrw/tuned: ill-conditioned Hessian (6e+10)\n"))
+    progress = nbformat.v4.new_output("stream", name="stderr", text="100%|##########| 200/200\n")
+    assert noisy_outputs(executed(explained, progress)) == []
+
+
 def test_files_under_sees_every_byte(tmp_path):
     (tmp_path / "a" / "figures").mkdir(parents=True)
     (tmp_path / "a" / "results.json").write_text("{}")
