@@ -27,8 +27,8 @@ LAYERS = {
     "io": ["data", "validate", "safe_pickle", "runs_input"],
     "analyses": ["isoflop", "approaches", "accounting", "loss_to_loss", "sensitivity", "kaplan_laws", "porian",
                  "law_registry", "userapproaches"],
-    "publishing": ["spec", "results", "checklist", "report", "runner", "fit_figures", "sensitivity_figures",
-                   "userfit", "usersensitivity"],
+    "publishing": ["spec", "results", "checklist", "report", "notebook_html", "runner", "fit_figures",
+                   "sensitivity_figures", "userfit", "usersensitivity"],
     "cli": ["cli"],
 }
 LAYER_OF = {module: ORDER.index(layer) for layer, modules in LAYERS.items() for module in modules}
