@@ -111,12 +111,13 @@ def test_vectorised_weighted_ols_equals_per_resample_fit():
 def test_bootstrap_interval_covers_truth_and_shrinks_with_noise():
     x, y = synthetic_pairs(80, noise=0.003, seed=4)
     wide = bootstrap_ols(x, y, TRUTH["E_x"], TRUTH["E_y"], n_resamples=500, seed=1)
-    assert wide["kappa"][0] <= TRUTH["kappa"] <= wide["kappa"][1]
-    assert wide["K"][0] <= TRUTH["K"] <= wide["K"][1]
+    assert wide.interval("kappa")[0] <= TRUTH["kappa"] <= wide.interval("kappa")[1]
+    assert wide.interval("K")[0] <= TRUTH["K"] <= wide.interval("K")[1]
     x, y = synthetic_pairs(80, noise=0.0003, seed=4)
     narrow = bootstrap_ols(x, y, TRUTH["E_x"], TRUTH["E_y"], n_resamples=500, seed=1)
-    assert np.diff(narrow["kappa"])[0] < np.diff(wide["kappa"])[0] / 3
-    assert wide["n_failed"] == 0 and len(wide["kappa_samples"]) == 500
+    assert np.diff(narrow.interval("kappa"))[0] < np.diff(wide.interval("kappa"))[0] / 3
+    assert wide.n_failed == 0 and len(wide.samples["kappa"]) == 500 and wide.resampling == "matched runs"
+    assert wide.to_dict()["intervals"]["kappa"] == list(wide.interval("kappa"))
 
 
 def sweep():

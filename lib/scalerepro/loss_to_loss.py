@@ -21,6 +21,7 @@ columns. Nothing here knows the paper's column names.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 
+from .bootstrap import BootstrapResult, resample_weights
 from .errors import LossToLossError
 
 
@@ -206,25 +208,25 @@ def ols_loglog(x, y, E_x: float, E_y: float, weights=None):
 
 
 def bootstrap_ols(x, y, E_x: float, E_y: float, n_resamples: int, seed: int = 0,
-                  level: float = 0.95) -> dict:
-    """Percentile intervals of kappa and K over resamples of the points (shifts fixed).
+                  level: float = 0.95) -> BootstrapResult:
+    """Bootstrap of kappa and K over resamples of the matched runs (shifts fixed), as the
+    same :class:`~scalerepro.bootstrap.BootstrapResult` every fit's bootstrap returns
+    (``.interval("kappa")``, ``.to_dict()``); each resample's fit is the closed-form
+    weighted OLS, all resamples at once.
 
     A resample whose points all share one x value has no slope and is dropped (counted in
     ``n_failed``)."""
-    from .bootstrap import resample_weights
-
+    t0 = time.perf_counter()
     x, y = _check_xy(x, y, E_x, E_y, min_points=2)
     W = resample_weights(len(x), n_resamples, seed)
     kappa, logK = ols_loglog(x, y, E_x, E_y, W)
     ok = np.isfinite(kappa) & np.isfinite(logK)
-    q = 100 * (1 - level) / 2
-    out = {"n_resamples": n_resamples, "n_failed": int((~ok).sum()), "seed": seed, "level": level,
-           "resampling": "matched runs"}
-    for name, values in (("kappa", kappa[ok]), ("K", np.exp(logK[ok]))):
-        lo, hi = np.percentile(values, [q, 100 - q]) if values.size else (np.nan, np.nan)
-        out[name] = (float(lo), float(hi))
-        out[f"{name}_samples"] = values
-    return out
+    full = ShiftedPowerLaw.fit_ols(x, y, E_x, E_y)
+    return BootstrapResult(samples={"kappa": kappa[ok], "K": np.exp(logK[ok])},
+                           theta_samples=np.column_stack([kappa, logK])[ok], n_resamples=n_resamples,
+                           n_failed=int((~ok).sum()), seed=seed, level=level, resampling="matched runs",
+                           warm_start="none: closed-form weighted OLS per resample",
+                           seconds=time.perf_counter() - t0, point_estimate={"kappa": full.kappa, "K": full.K})
 
 
 # --------------------------------------------------------------------------- pairing
