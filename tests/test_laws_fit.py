@@ -222,7 +222,8 @@ def test_a_stalled_fit_says_whether_its_predictions_settled():
 
 def test_a_start_still_travelling_is_not_called_settled():
     X, y = synthetic_runs(noise=0.01)
-    with pytest.warns(UserWarning, match="did not converge"):
+    with pytest.warns(FitWarning) as caught:  # one iteration from a grid corner may also be ill-conditioned
         r = fit(laws.Chinchilla(), X, y, starts=COARSE[:1], options={"max_iter": 1})
+    assert any("did not converge" in str(w.message) for w in caught)
     assert not r.stall["predictions_settled"] and r.stall["max_log_prediction_change"] > 0.01
     assert "still moving" in r.message and "treat the parameters as unreliable" in r.warnings[0]
