@@ -21,6 +21,9 @@ from .fit import DRIFT, SETTLED_LOG_PREDICTION, FitResult, probe_stalled
 from .newton import newton_batch
 from .objective import Problem
 
+# Fits whose optimum is a Newton optimum: their resamples are refitted with its settings.
+NEWTON_FITS = ("newton", "profile")
+
 
 def percentile_interval(values, level: float = 0.95) -> tuple[float, float]:
     """The central ``level`` percentile interval of bootstrap ``values``; (nan, nan) when
@@ -127,7 +130,8 @@ def _refit_chunk(law, X, y, objective, theta0, options, weights) -> tuple[np.nda
     and whether each refit converged to finite values. A task of its own on a Dask worker."""
     problem = Problem(law, X, y, objective, weights)
     start = np.repeat(theta0[None, :], len(weights), axis=0)
-    theta, values, converged, _ = newton_batch(problem, start, **options)
+    # warm starts next to their optimum begin in the exact-Hessian phase
+    theta, values, converged, _ = newton_batch(problem, start, start_exact=True, **options)
     return theta, converged & np.isfinite(values) & np.isfinite(theta).all(axis=1)
 
 
@@ -183,11 +187,11 @@ def bootstrap(result: FitResult, X, y, n_resamples: int = 1000, seed: int = 0, g
     weights = resample_weights(len(y), n_resamples, seed, groups)
     problem = Problem(law, X, y, result.objective, weights)
     options = {k: v for k, v in result.optimizer.get("tolerances", {}).items()
-               if k in ("max_iter", "ftol_rel", "gtol")} if result.optimizer["name"] == "newton" else {}
+               if k in ("max_iter", "ftol_rel", "gtol")} if result.optimizer["name"] in NEWTON_FITS else {}
     theta, ok = _refit_all(result, X, y, weights, options, chunk, progress, client)
     at_edge = theta.copy()  # settled refits with each drifting coordinate at its limit
     stalled = np.flatnonzero(~ok & np.isfinite(theta).all(axis=1))
-    if stalled.size and result.optimizer["name"] == "newton":
+    if stalled.size and result.optimizer["name"] in NEWTON_FITS:
         probed, _, _, _, change = probe_stalled(problem, theta[stalled], stalled, None, options)
         keep = change <= SETTLED_LOG_PREDICTION
         settled = stalled[keep]

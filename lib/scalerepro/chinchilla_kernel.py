@@ -35,35 +35,114 @@ SHIFT_SPAN = 600.0
 DEEP = -700.0
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+# exp and log as straight-line arithmetic that the compiler turns into AVX2 instructions,
+# four points at a time: libm's exp and log are calls, one point at a time, and were two
+# thirds of a fit's time. They need no fast-math (which would undo the rounding tricks).
+LOG2E = 1.4426950408889634
+LN2 = 0.6931471805599453
+LN2_HI, LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # LN2_HI * k is exact
+ROUNDER = 6755399441055744.0  # 1.5 * 2^52: x + ROUNDER - ROUNDER rounds x to an integer
+ROUNDER_BITS = int(np.array([ROUNDER]).view(np.int64)[0])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _exp_nonpositive(x, out, n, rounded, bits):
+    """out[:n] = exp(x[:n]) for DEEP <= x <= 0, to within 1 ulp: x = k ln 2 + r with
+    |r| <= ln 2 / 2 (Cody-Waite), exp(r) by its Taylor series to r^13 (truncation below
+    2e-16), times 2^k written directly into the exponent bits. ``rounded`` (float64) and
+    ``bits`` (int64) are work arrays of at least n elements."""
+    rounded_bits = rounded.view(np.int64)
+    scale = bits.view(np.float64)
+    for i in range(n):
+        t = x[i] * LOG2E + ROUNDER
+        rounded[i] = t
+        k = t - ROUNDER
+        r = (x[i] - k * LN2_HI) - k * LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        out[i] = p * r + 1.0
+    for i in range(n):
+        bits[i] = (rounded_bits[i] - ROUNDER_BITS + 1023) << 52
+    for i in range(n):
+        out[i] *= scale[i]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _add_log_1_to_3(u, out, n):
+    """out[:n] += log(u[:n]) for 1 <= u <= 3, to within 1 ulp of the result:
+    log u = c + 2 atanh(z) with v = u (c = 0) or u / 2 (c = ln 2), whichever is in
+    [0.75, 1.5], and z = (v - 1) / (v + 1), |z| <= 0.2, by its series to z^23."""
+    for i in range(n):
+        big = u[i] > 1.5
+        v = u[i] * 0.5 if big else u[i]
+        z = (v - 1.0) / (v + 1.0)
+        z2 = z * z
+        p = 1.0 / 23.0
+        p = p * z2 + 1.0 / 21.0
+        p = p * z2 + 1.0 / 19.0
+        p = p * z2 + 1.0 / 17.0
+        p = p * z2 + 1.0 / 15.0
+        p = p * z2 + 1.0 / 13.0
+        p = p * z2 + 1.0 / 11.0
+        p = p * z2 + 1.0 / 9.0
+        p = p * z2 + 1.0 / 7.0
+        p = p * z2 + 1.0 / 5.0
+        p = p * z2 + 1.0 / 3.0
+        p = p * z2 + 1.0
+        out[i] += (LN2 if big else 0.0) + 2.0 * z * p
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 def _evaluate(theta, tied, lN, lD, pair_N, pair_D, point_pair, target, w, span, kind, delta, raw,
-              EN, ED, pair_out, point_out):
+              EN, ED, work, bits, pair_out, point_out):
     """Objective at ``theta`` (weighted sum over points, not yet scaled).
 
     Stores what the derivatives need: per design point the softmax weights P0, P1, P2
     of the three terms and the prediction (log, and raw for raw-space residuals) in
     ``pair_out`` (5, pairs), per point the residual in ``point_out``. Returns inf when
-    the objective is not finite."""
+    the objective is not finite. ``work`` (4, n) and ``bits`` (n,) are scratch.
+
+    Every term is shifted by the overall largest one, m, so the exponentials are taken
+    once per distinct N and D; a design point's log-sum-exp is then m + its largest
+    shifted term + log(sum / largest), the last argument in [1, 3]."""
     a, b, e, alpha = theta[0], theta[1], theta[2], theta[3]
     beta = alpha if tied else theta[4]
     lNmin, lNmax, lDmin, lDmax = span[0], span[1], span[2], span[3]
-    n_pairs = pair_N.shape[0]
+    n_N, n_D, n_pairs = lN.shape[0], lD.shape[0], pair_N.shape[0]
     P0, P1, P2, F, S = pair_out[0], pair_out[1], pair_out[2], pair_out[3], pair_out[4]
+    XN, XD, U, rounded = work[0], work[1], work[2], work[3]
     hiN, loN = max(a - alpha * lNmin, a - alpha * lNmax), min(a - alpha * lNmin, a - alpha * lNmax)
     hiD, loD = max(b - beta * lDmin, b - beta * lDmax), min(b - beta * lDmin, b - beta * lDmax)
     m = max(hiN, max(hiD, e))
     if m - max(loN, max(loD, e)) <= SHIFT_SPAN:
-        for j in range(lN.shape[0]):
-            EN[j] = math.exp(max(a - alpha * lN[j] - m, DEEP))
-        for j in range(lD.shape[0]):
-            ED[j] = math.exp(max(b - beta * lD[j] - m, DEEP))
-        e2 = math.exp(max(e - m, DEEP))
+        for j in range(n_N):
+            XN[j] = max(a - alpha * lN[j] - m, DEEP)
+        for j in range(n_D):
+            XD[j] = max(b - beta * lD[j] - m, DEEP)
+        _exp_nonpositive(XN, EN, n_N, rounded, bits)
+        _exp_nonpositive(XD, ED, n_D, rounded, bits)
+        x2 = max(e - m, DEEP)
+        e2 = math.exp(x2)
         for k in range(n_pairs):
-            P0[k] = EN[pair_N[k]]
-            P1[k] = ED[pair_D[k]]
-            P2[k] = e2
-            F[k] = m
+            jn, jd = pair_N[k], pair_D[k]
+            p0, p1 = EN[jn], ED[jd]
+            P0[k], P1[k], P2[k] = p0, p1, e2
+            F[k] = m + max(XN[jn], max(XD[jd], x2))
+            U[k] = (p0 + p1 + e2) / max(p0, max(p1, e2))
     else:
+        # terms spanning more than e^SHIFT_SPAN across the points: each design point is
+        # shifted by its own largest term (slower, rare)
         for k in range(n_pairs):
             t0 = a - alpha * lN[pair_N[k]]
             t1 = b - beta * lD[pair_D[k]]
@@ -72,10 +151,10 @@ def _evaluate(theta, tied, lN, lD, pair_N, pair_D, point_pair, target, w, span, 
             P1[k] = math.exp(max(t1 - mk, DEEP))
             P2[k] = math.exp(max(e - mk, DEEP))
             F[k] = mk
+            U[k] = P0[k] + P1[k] + P2[k]
+    _add_log_1_to_3(U, F, n_pairs)
     for k in range(n_pairs):
-        s = P0[k] + P1[k] + P2[k]
-        F[k] += math.log(s)
-        inv = 1.0 / s
+        inv = 1.0 / (P0[k] + P1[k] + P2[k])
         P0[k] *= inv
         P1[k] *= inv
         P2[k] *= inv
@@ -98,7 +177,7 @@ def _evaluate(theta, tied, lN, lD, pair_N, pair_D, point_pair, target, w, span, 
     return total
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 def _derivatives(tied, lN, lD, pair_N, pair_D, point_pair, w, kind, delta, raw, majorize,
                  pair_in, point_in, CG, U, g, H):
     """Gradient and Hessian (weighted sums, not yet scaled) from what :func:`_evaluate`
@@ -192,7 +271,7 @@ def _derivatives(tied, lN, lD, pair_N, pair_D, point_pair, w, kind, delta, raw, 
             H[j, i] = H[i, j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _symmetric_eigen(A, lam, V):
     """Eigenvalues ``lam`` and eigenvectors (columns of ``V``) of the small symmetric
     matrix ``A`` (overwritten), by cyclic Jacobi rotations.
@@ -241,7 +320,7 @@ def _symmetric_eigen(A, lam, V):
         lam[i] = A[i, i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _trust_steps(lam, Q, g, radius, factors, secular_iter, steps, radii, newton_flag, work):
     """``newton._trust_steps`` for one start, as loops over the p parameters: fills
     ``steps`` (C, p), ``radii`` (C,) and ``newton_flag`` (C,); returns the model's
@@ -296,7 +375,72 @@ def _trust_steps(lam, Q, g, radius, factors, secular_iter, steps, radii, newton_
     return 0.5 * decrement
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _cholesky_newton(H, g, L, x):
+    """x = H^-1 g by Cholesky; returns ||x||, or -1 if H is not numerically positive
+    definite (a pivot below 1e-12 of the largest diagonal entry)."""
+    p = g.shape[0]
+    hmax = 0.0
+    for i in range(p):
+        hmax = max(hmax, H[i, i])
+    for j in range(p):
+        d = H[j, j]
+        for k in range(j):
+            d -= L[j, k] * L[j, k]
+        if not d > 1e-12 * hmax:
+            return -1.0
+        L[j, j] = math.sqrt(d)
+        for i in range(j + 1, p):
+            acc = H[i, j]
+            for k in range(j):
+                acc -= L[i, k] * L[j, k]
+            L[i, j] = acc / L[j, j]
+    for i in range(p):
+        acc = g[i]
+        for k in range(i):
+            acc -= L[i, k] * x[k]
+        x[i] = acc / L[i, i]
+    norm2 = 0.0
+    for i in range(p - 1, -1, -1):
+        acc = x[i]
+        for k in range(i + 1, p):
+            acc -= L[k, i] * x[k]
+        x[i] = acc / L[i, i]
+        norm2 += x[i] * x[i]
+    return math.sqrt(norm2)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _model_steps(Hm, gm, radius, factors, secular_iter, Q, V, lam, steps, radii, newton_flag, work, work2, A):
+    """The eigen-decomposition of Hm (into lam, Q) and the trust-region steps of
+    :func:`_trust_steps`; returns the model's Newton decrement. The Jacobi sweeps start
+    from the previous decomposition's eigenvectors Q: the Hessian changes little between
+    iterations, so Q^T Hm Q is nearly diagonal already."""
+    p = gm.shape[0]
+    for i in range(p):
+        for j in range(p):
+            acc = 0.0
+            for k in range(p):
+                acc += Hm[i, k] * Q[k, j]
+            work2[i, j] = acc
+    for i in range(p):
+        for j in range(p):
+            acc = 0.0
+            for k in range(p):
+                acc += Q[k, i] * work2[k, j]
+            A[i, j] = acc
+    _symmetric_eigen(A, lam, V)
+    for i in range(p):
+        for j in range(p):
+            acc = 0.0
+            for k in range(p):
+                acc += Q[i, k] * V[k, j]
+            work2[i, j] = acc
+    Q[:, :] = work2
+    return _trust_steps(lam, Q, gm, radius, factors, secular_iter, steps, radii, newton_flag, work)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _compact(weights_row, lN_all, lD_all, pair_N_all, pair_D_all, point_pair_all, target_all,
              lN, lD, pair_N, pair_D, point_pair, target, w, span, mark_N, mark_D, mark_pair):
     """The data of one weight row without its zero-weight points: fills the leading
@@ -337,7 +481,7 @@ def _compact(weights_row, lN_all, lD_all, pair_N_all, pair_D_all, point_pair_all
     return n_N, n_D, n_pairs, n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def solve_starts(theta0, rows, weights, scale, lN_all, lD_all, pair_N_all, pair_D_all, point_pair_all,
                  target_all, tied, kind, delta, raw, lo, hi, factors, max_iter, ftol_rel, gtol,
                  radius_init, radius_max, radius_grow, secular_iter, exact_below, start_exact, theta_out, value_out, converged_out, iterations_out):
@@ -354,11 +498,14 @@ def solve_starts(theta0, rows, weights, scale, lN_all, lD_all, pair_N_all, pair_
     mark_N, mark_D, mark_pair = np.empty(nN_all, np.int64), np.empty(nD_all, np.int64), np.empty(nP_all, np.int64)
     span = np.empty(4)
     EN, ED = np.empty(nN_all), np.empty(nD_all)
+    size = max(nN_all, max(nD_all, nP_all))
+    work_eval, bits = np.empty((4, size)), np.empty(size, np.int64)
     CG, U = np.empty(nP_all), np.empty(nP_all)
     pair_slots = np.empty((C + 1, 5, nP_all))
     point_slots = np.empty((C + 1, n_all))
     g, H, gm, Hm = np.empty(p), np.empty((p, p)), np.empty(p), np.empty((p, p))
     lam, Q, V, work2 = np.empty(p), np.empty((p, p)), np.empty((p, p)), np.empty((p, p))
+    L, newton_step, work3 = np.empty((p, p)), np.empty(p), np.empty((p, p))
     steps, cand = np.empty((C, p)), np.empty((C, p))
     radii, trial = np.empty(C), np.empty(C)
     newton_flag, held = np.empty(C, dtype=np.bool_), np.empty(p, dtype=np.bool_)
@@ -386,7 +533,7 @@ def solve_starts(theta0, rows, weights, scale, lN_all, lD_all, pair_N_all, pair_
         it = 0
         cur = C  # the slot holding the current point's per-point values
         v = _evaluate(theta, tied, lN, lD, pN, pD, pp, tg, ww, span, kind, delta, raw,
-                      EN, ED, pair_slots[cur], point_slots[cur]) * sc
+                      EN, ED, work_eval, bits, pair_slots[cur], point_slots[cur]) * sc
         refresh = True
         while True:
             if refresh:
@@ -415,37 +562,33 @@ def solve_starts(theta0, rows, weights, scale, lN_all, lD_all, pair_N_all, pair_
                         Hm[i, j] = 0.0
                         Hm[j, i] = 0.0
                     Hm[i, i] = 1.0
-            # Jacobi from the previous iteration's eigenvectors: H changes little between
-            # iterations, so Q_prev^T H Q_prev is nearly diagonal and one or two sweeps do
-            for i in range(p):
-                for j in range(p):
-                    acc = 0.0
-                    for k in range(p):
-                        acc += Hm[i, k] * Q[k, j]
-                    work2[i, j] = acc
-            for i in range(p):
-                for j in range(p):
-                    acc = 0.0
-                    for k in range(p):
-                        acc += Q[k, i] * work2[k, j]
-                    Hm[i, j] = acc
-            _symmetric_eigen(Hm, lam, V)
-            for i in range(p):
-                for j in range(p):
-                    acc = 0.0
-                    for k in range(p):
-                        acc += Q[i, k] * V[k, j]
-                    work2[i, j] = acc
-            Q[:, :] = work2
-            decrement = _trust_steps(lam, Q, gm, radius, factors, secular_iter, steps, radii, newton_flag, work)
+            # A positive definite Hessian whose Newton step fits in the trust radius makes
+            # that step the model step (a Cholesky solve); the eigen-decomposition is needed
+            # only otherwise, or for the shorter step if the model step fails.
+            newton_len = _cholesky_newton(Hm, gm, L, newton_step)
+            have_eigen = not (0.0 <= newton_len <= radius)
+            if have_eigen:
+                decrement = _model_steps(Hm, gm, radius, factors, secular_iter, Q, V, lam, steps, radii,
+                                         newton_flag, work, work2, work3)
+            else:
+                decrement = 0.0
+                for i in range(p):
+                    steps[MODEL, i] = -newton_step[i]
+                    decrement += 0.5 * gm[i] * newton_step[i]
+                radii[MODEL] = newton_len
+                newton_flag[MODEL] = True
             # the model step, and the shorter step if the model step does not lower the objective
             pick = MODEL
             for c in range(C):
+                if c == SHORTER and not have_eigen:  # the shorter step needs the decomposition
+                    _model_steps(Hm, gm, radius, factors, secular_iter, Q, V, lam, steps, radii,
+                                 newton_flag, work, work2, work3)
+                    have_eigen = True
                 for i in range(p):
                     cand[c, i] = min(max(theta[i] + steps[c, i], lo[i]), hi[i])
                 slot = c if c < cur else c + 1
                 trial[c] = _evaluate(cand[c], tied, lN, lD, pN, pD, pp, tg, ww, span, kind, delta, raw,
-                                     EN, ED, pair_slots[slot], point_slots[slot]) * sc
+                                     EN, ED, work_eval, bits, pair_slots[slot], point_slots[slot]) * sc
                 if trial[c] < trial[pick]:
                     pick = c
                 if trial[pick] < v:
@@ -454,12 +597,14 @@ def solve_starts(theta0, rows, weights, scale, lN_all, lD_all, pair_N_all, pair_
             better = vt < v
             scl = abs(v)
             gain = v - vt
-            lmin, lmax = lam[0], 0.0
-            for i in range(p):
-                lmin = min(lmin, lam[i])
-                lmax = max(lmax, abs(lam[i]))
-            # curvature more negative than the Hessian's own rounding (~n eps |H|) is real
-            positive = lmin > -1e-12 * lmax
+            positive = True
+            if have_eigen:
+                lmin, lmax = lam[0], 0.0
+                for i in range(p):
+                    lmin = min(lmin, lam[i])
+                    lmax = max(lmax, abs(lam[i]))
+                # curvature more negative than the Hessian's own rounding (~n eps |H|) is real
+                positive = lmin > -1e-12 * lmax
             model_newton = better and newton_flag[pick]
             gmax, tmax = 0.0, 1.0
             for i in range(p):
@@ -468,12 +613,12 @@ def solve_starts(theta0, rows, weights, scale, lN_all, lD_all, pair_N_all, pair_
             stop = ((exact and model_newton and positive and gain <= ftol_rel * scl)
                     or (exact and not better and positive and decrement <= ftol_rel * scl)
                     or (gmax <= gtol * scl)
-                    or (not better and radii.max() <= 1e-13 * tmax))
+                    or (not better and radii[MODEL] <= 1e-13 * tmax))
             converged = stop
             if better:
                 radius = min(radius_grow * radii[pick], radius_max)
             else:
-                radius = radii.min() / 4.0
+                radius = radii[SHORTER] / 4.0
             # majorized until its own Newton step gains little, exact from then on, back to
             # majorized (derivatives re-evaluated) whenever an exact-Hessian step fails
             was_exact = exact

@@ -22,10 +22,10 @@ import scipy.optimize
 
 from .errors import FitWarning
 from .laws import Law
-from .newton import NEWTON_DEFAULTS, newton_batch
+from .newton import EXECUTION_OPTIONS, NEWTON_DEFAULTS, newton_batch, uses_compiled
 from .objective import FitError, Objective, Problem
 
-OPTIMIZERS = ("newton", "L-BFGS-B", "BFGS", "least_squares", "grid")
+OPTIMIZERS = ("newton", "profile", "L-BFGS-B", "BFGS", "least_squares", "grid")
 
 
 # ----------------------------------------------------------------------------- result
@@ -55,6 +55,8 @@ class FitResult:
     seconds: float = 0.0
     input_ranges: dict = field(default_factory=dict)  # input name -> [min, max] of fitted points
     stall: dict | None = None  # why a Newton fit stopped at max_iter (see stall_diagnosis)
+    # optimizer="profile": the (alpha, beta) profile landscape (see scalerepro.profile.landscape)
+    landscape: dict | None = None
 
     @property
     def params(self) -> dict[str, float]:
@@ -187,12 +189,16 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
     if optimizer not in OPTIMIZERS:
         raise FitError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
     obj = Objective(objective, delta, space, reduction)
-    starts = law.default_starts() if starts is None else np.atleast_2d(np.asarray(starts, float))
+    explicit_starts = starts is not None
+    if starts is None:  # the profile optimizer makes its own starts
+        starts = np.empty((0, law.n_params)) if optimizer == "profile" else law.default_starts()
+    starts = np.atleast_2d(np.asarray(starts, float))
     if starts.shape[1] != law.n_params:
         raise FitError(f"starts must have {law.n_params} columns {list(law.param_names)}")
     problem = Problem(law, X, y, obj, weights)
     box = _as_bounds(law, bounds)
     options = dict(options or {})
+    landscape = None
 
     if optimizer == "newton":
         if obj.kind == "mae":
@@ -201,9 +207,24 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
         thetas, values, conv, its = newton_batch(problem, starts, box, **options)
         opt_record = {"name": "newton", "description": "batched trust-region Newton (analytic "
                       "gradient and Hessian, saddle-free model, IRLS-majorized far from a minimum, "
-                      "per-start trust radius), vectorised over starts",
-                      "tolerances": {k: v for k, v in {**NEWTON_DEFAULTS, **options}.items()
-                                     if k not in ("chunk", "workers")}}
+                      "per-start trust radius), every start run to its own convergence",
+                      "implementation": newton_implementation(problem, options),
+                      "tolerances": newton_tolerances(options)}
+        messages = np.where(conv, "converged", "max_iter reached")
+    elif optimizer == "profile":
+        from .profile import profile_fit  # compiled on first use
+
+        starts, thetas, values, conv, its, landscape, used = profile_fit(
+            problem, box, options, starts if explicit_starts else None)
+        grid = landscape["alpha"]
+        opt_record = {"name": "profile", "description": "variable projection: (E, A, B) fitted in closed "
+                      f"form (non-negative least squares, then reweighted steps) at each of "
+                      f"{landscape['objective'].size} grid exponents in [{grid[0]:g}, {grid[-1]:g}], then "
+                      f"batched trust-region Newton on all parameters from the {len(starts)} best local "
+                      "minima of that landscape, each run to its own convergence",
+                      "implementation": newton_implementation(problem, options),
+                      "tolerances": {**newton_tolerances({k: v for k, v in used.items() if k in NEWTON_DEFAULTS}),
+                                     **{k: v for k, v in used.items() if k not in NEWTON_DEFAULTS}}}
         messages = np.where(conv, "converged", "max_iter reached")
     elif optimizer == "grid":
         values = problem.value(starts, np.zeros(len(starts), int))
@@ -225,8 +246,9 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
         raise FitError(f"no start of {len(starts)} gave a finite objective for {law.name}")
     best = int(np.argmin(values))
     stall = None
-    if optimizer == "newton" and not conv[best]:
-        stall = stall_diagnosis(problem, thetas[best], values[best], box, options)
+    if optimizer in ("newton", "profile") and not conv[best]:
+        stall = stall_diagnosis(problem, thetas[best], values[best], box,
+                                {k: v for k, v in options.items() if k in NEWTON_DEFAULTS})
         messages = np.asarray(messages, dtype=object)
         messages[best] = f"max_iter reached; {stall['text']}"
     v, g, H = problem.value_grad_hess(thetas[best:best + 1], np.array([0]))
@@ -240,11 +262,22 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
         points_used=len(y), dropped=list(dropped or []), seconds=time.perf_counter() - t0,
         input_ranges={name: [float(X[:, j].min()), float(X[:, j].max())]
                       for j, name in enumerate(law.inputs)},
-        stall=stall)
+        stall=stall, landscape=landscape)
     result.warnings = numerical_warnings(result, box)
     for message in result.warnings:
         warnings.warn(message, FitWarning, stacklevel=2)
     return result
+
+
+def newton_tolerances(options: dict) -> dict:
+    """The Newton settings a fit record states: every option that can change a result."""
+    return {k: v for k, v in {**NEWTON_DEFAULTS, **options}.items() if k not in EXECUTION_OPTIONS}
+
+
+def newton_implementation(problem: Problem, options: dict) -> str:
+    if options.get("compiled", True) and uses_compiled(problem):
+        return "compiled per start (numba kernel for the Chinchilla family)"
+    return "numpy, vectorised over starts"
 
 
 PROBE_ITERATIONS = 100
