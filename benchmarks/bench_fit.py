@@ -28,25 +28,34 @@ gaps. A baseline that stops short of the optimum does not stop the benchmark: it
 reported. The exit status is 1 only if the library's own results disagree (grid and
 profile optimum more than 1e-8 apart, a fit or a bootstrap refit not converged).
 
+The baseline gets its best case: one BLAS thread. scipy's L-BFGS-B makes BLAS calls on
+5-vectors, and OpenBLAS's thread pool turns each into a hand-off between threads; on a
+busy machine that made the baseline up to six times slower per start (measured here),
+which would inflate every ratio. The library's fits make no BLAS calls of any size.
+
 Run as ``SCALEREPRO_DATA_DIR=/path/to/data python benchmarks/bench_fit.py``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
-import time
-from pathlib import Path
 
-import numpy as np
-import scipy.optimize
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # before numpy is imported; see the docstring
 
-from scalerepro import data
-from scalerepro.bootstrap import bootstrap
-from scalerepro.fit import fit
-from scalerepro.laws import Chinchilla
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import scipy.optimize  # noqa: E402
+
+from scalerepro import data  # noqa: E402
+from scalerepro.bootstrap import bootstrap  # noqa: E402
+from scalerepro.fit import fit  # noqa: E402
+from scalerepro.laws import Chinchilla  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep import lr_sweep  # noqa: E402

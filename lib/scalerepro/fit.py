@@ -2,9 +2,12 @@
 
 By default all starts are optimised together by the batched trust-region Newton solver
 (:mod:`scalerepro.newton`), whose scale-free stopping rule reaches the same optimum
-whether the loss is summed or averaged. The scipy optimizers are available per start for
-the cases where the published protocol used them (and where their absolute tolerances
-are the point, as in the sum-versus-mean effect), and a grid-only search for comparison.
+whether the loss is summed or averaged. For the Chinchilla family a variable-projection
+solver (``optimizer="profile"``, :mod:`scalerepro.profile`) reaches the same optimum from
+a grid over the two exponents alone, twenty and more times faster. The scipy optimizers
+are available per start for the cases where the published protocol used them (and where
+their absolute tolerances are the point, as in the sum-versus-mean effect), and a
+grid-only search for comparison.
 
 Every fit returns a :class:`FitResult` that records how it was made, so the reporting
 checklist is filled from records rather than typed by hand.
@@ -170,8 +173,14 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
         options: dict | None = None, dropped: list | None = None, weights=None) -> FitResult:
     """Fit ``law`` to losses ``y`` at inputs ``X`` (columns in ``law.inputs`` order).
 
-    starts: array ``(S, p)`` in the law's fitted parameterization; defaults to the law's
-    published start grid. bounds: optional ``{param: (low, high)}``. dropped: records of
+    optimizer: ``"newton"`` (default: every start of the grid run to its own convergence,
+    Hoffmann's protocol), ``"profile"`` (variable projection for the Chinchilla family, see
+    :mod:`scalerepro.profile`: the same optimum from a grid over the exponents alone, and
+    the profile landscape in ``FitResult.landscape``), the scipy optimizers one start at a
+    time, or ``"grid"`` (no optimization). starts: array ``(S, p)`` in the law's fitted
+    parameterization; defaults to the law's published start grid (for ``"profile"``,
+    given starts are polished along with the landscape's minima). bounds: optional
+    ``{param: (low, high)}``. dropped: records of
     points removed before the fit (``{"index", "reason"}``), kept in the result so the
     report can say which points were used. Returns the best start's :class:`FitResult`;
     its ``converged`` flag is False when that start did not meet the stopping rule.

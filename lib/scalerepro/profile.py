@@ -48,9 +48,9 @@ def _nonnegative_lsq(G, h, c):
     """min c^T G c - 2 h^T c over c >= 0 for a 3 x 3 positive semi-definite G.
 
     The minimum lies on one face of the orthant, where it is the face's unconstrained
-    minimizer; so the answer is the best feasible one of the 7 face solutions (Cramer's
-    rule on the free coordinates). Returns the cost (inf if no face is solvable)."""
-    best = math.inf
+    minimizer; so the answer is the best feasible one of the 8 face solutions (Cramer's
+    rule on the free coordinates; c = 0, cost 0, is the empty face). Returns the cost."""
+    best = 0.0
     c[0] = c[1] = c[2] = 0.0
     trial = np.zeros(3)
     for mask in range(1, 8):
