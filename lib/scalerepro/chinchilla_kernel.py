@@ -3,19 +3,24 @@
 The batched numpy solver spends its time in passes over ``(starts, points)`` arrays, in
 temporaries and in Python between them. For the Chinchilla family (the law of every
 replication and the default of ``scalerepro fit``) this module runs the same iteration
-per start as one compiled loop (numba), with the work cut to what the form needs:
+per start as one compiled loop (numba), with the work cut to what the form needs
+(each step measured on the 4500-start Chinchilla grid, see ``benchmarks/bench_fit.py``):
 
 - exponentials are taken once per distinct N and distinct D, the logarithm once per
   distinct (N, D) design point; repeated runs of a design point (learning rates, seeds)
   only add a residual each;
+- exp and log are straight-line arithmetic the compiler vectorises (four points per
+  instruction), not libm calls, which were two thirds of the time;
 - a trial point's per-point values are kept, so the derivatives at an accepted point
-  cost no exponential at all;
-- points of zero weight (the runs a bootstrap resample leaves out) are skipped;
-- the 5 x 5 eigen-decomposition is a few Jacobi sweeps instead of a LAPACK call.
+  cost no exponential at all; points of zero weight (the runs a bootstrap resample
+  leaves out) are skipped;
+- when the Hessian is positive definite and its Newton step fits in the trust radius,
+  that step comes from a Cholesky solve; otherwise the 5 x 5 eigen-decomposition is a few
+  Jacobi sweeps started from the previous iteration's eigenvectors.
 
 Every start is independent of the others, so a start's result does not depend on the
 batch or thread it runs in. The numpy solver stays the reference implementation (and
-the solver of every other law); tests check the two agree.
+the solver of every other law); tests check that the two agree.
 """
 
 from __future__ import annotations
@@ -35,9 +40,10 @@ SHIFT_SPAN = 600.0
 DEEP = -700.0
 
 
-# exp and log as straight-line arithmetic that the compiler turns into AVX2 instructions,
-# four points at a time: libm's exp and log are calls, one point at a time, and were two
-# thirds of a fit's time. They need no fast-math (which would undo the rounding tricks).
+# exp and log as straight-line arithmetic that the compiler vectorises (four doubles per
+# AVX2 instruction): libm's exp and log are calls, one point at a time, and were two
+# thirds of a fit's time. These two must be compiled without fast-math, whose
+# reassociation would undo their rounding tricks.
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
 LN2_HI, LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # LN2_HI * k is exact
@@ -484,10 +490,11 @@ def _compact(weights_row, lN_all, lD_all, pair_N_all, pair_D_all, point_pair_all
 @njit(cache=True, nogil=True, error_model="numpy")
 def solve_starts(theta0, rows, weights, scale, lN_all, lD_all, pair_N_all, pair_D_all, point_pair_all,
                  target_all, tied, kind, delta, raw, lo, hi, factors, max_iter, ftol_rel, gtol,
-                 radius_init, radius_max, radius_grow, secular_iter, exact_below, start_exact, theta_out, value_out, converged_out, iterations_out):
+                 radius_init, radius_max, radius_grow, secular_iter, exact_below, start_exact,
+                 theta_out, value_out, converged_out, iterations_out):
     """Run every start (row of ``theta0``, its weights ``weights[rows[s]]``) to its own
-    stop, with exactly the iteration of ``newton._newton_pool`` (see
-    ``newton.newton_batch`` for the method and the options)."""
+    stop with the iteration of ``newton._newton_pool`` (``newton.newton_batch`` describes
+    the method and the options); fills the four outputs."""
     B, p = theta0.shape
     C = factors.shape[0]
     MODEL, SHORTER = 0, 1
