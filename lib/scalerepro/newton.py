@@ -102,7 +102,9 @@ def newton_batch(problem: Problem, theta0: np.ndarray, bounds=None, rows=None, *
 
     ``rows`` maps each start to its row of the problem's weights (bootstrap resamples).
     For the Chinchilla family (and a Huber or MSE objective) the iteration runs compiled
-    (``compiled``, see :mod:`scalerepro.chinchilla_kernel`); otherwise as numpy passes
+    (``compiled``, see :mod:`scalerepro.chinchilla_kernel`, which also takes the Newton
+    step from a Cholesky solve when the Hessian is positive definite and the step fits in
+    the radius, the same step without the decomposition); otherwise as numpy passes
     over pools of at most ``chunk`` active starts, where a converged start's slot goes to
     the next waiting one. Either way the starts are dealt to ``workers`` threads
     (default: one per core, as long as there is more than one chunk of starts); every
@@ -120,6 +122,8 @@ def newton_batch(problem: Problem, theta0: np.ndarray, bounds=None, rows=None, *
     rows = np.arange(B) if rows is None else np.asarray(rows)
     if rows.shape != (B,):
         raise FitError(f"rows must give one weight row per start ({B}); got shape {rows.shape}")
+    if B == 0:
+        return np.empty((0, theta0.shape[1])), np.empty(0), np.empty(0, bool), np.empty(0, int)
     chunk = int(opt.pop("chunk"))
     workers = opt.pop("workers")
     compiled = opt.pop("compiled") and uses_compiled(problem)

@@ -258,7 +258,8 @@ def _local_minima(values: np.ndarray) -> np.ndarray:
 
 def profile_fit(problem: Problem, box, options: dict, extra_starts=None):
     """Variable-projection fit of a Chinchilla-family ``problem``: the landscape, then a
-    Newton polish of its best ``polish`` local minima (and of ``extra_starts``).
+    Newton polish (within the bounds ``box``, if any) of its best ``polish`` local minima
+    and of ``extra_starts``.
     Returns (starts, theta, objective, converged, iterations, landscape, options used)."""
     law = problem.law
     if not isinstance(law, Chinchilla):
@@ -281,7 +282,7 @@ def profile_fit(problem: Problem, box, options: dict, extra_starts=None):
     workers = newton_options.get("workers")
     if workers is None:  # threads pay only for large grids; a start-up costs ~0.1-10 ms
         size = int(opt["grid_size"]) ** (1 if problem.law.tied else 2) * problem.X.shape[0]
-        workers = min(os.cpu_count() or 1, 2) if size > PARALLEL_ABOVE else 1
+        workers = (os.cpu_count() or 1) if size > PARALLEL_ABOVE else 1
     land = landscape(problem, opt, workers)
     flat_values = land["objective"].ravel()
     if not np.isfinite(flat_values).any():
