@@ -327,10 +327,10 @@ def _symmetric_eigen(A, lam, V):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _trust_steps(lam, Q, g, radius, factors, secular_iter, steps, radii, newton_flag, work):
+def _trust_steps(lam, Q, g, radius, factors, secular_iter, steps, radii, newton_flag, model, work):
     """``newton._trust_steps`` for one start, as loops over the p parameters: fills
-    ``steps`` (C, p), ``radii`` (C,) and ``newton_flag`` (C,); returns the model's
-    Newton decrement."""
+    ``steps`` (C, p), ``radii`` (C,), ``newton_flag`` (C,) and ``model`` (C,), the
+    decrease the model predicts for each step; returns the model's Newton decrement."""
     p = g.shape[0]
     curv, gq, newton, q = work[0], work[1], work[2], work[3]
     cmax = 0.0
@@ -373,6 +373,10 @@ def _trust_steps(lam, Q, g, radius, factors, secular_iter, steps, radii, newton_
                 nu = max(nu - (1.0 / nn - 1.0 / rc) / (dsum / (n2 * nn)), 0.0)
             for i in range(p):
                 q[i] = gq[i] / (curv[i] + nu)
+        decrease = 0.0
+        for i in range(p):
+            decrease += gq[i] * q[i] - 0.5 * curv[i] * q[i] * q[i]
+        model[c] = decrease
         for k in range(p):
             acc = 0.0
             for i in range(p):
@@ -417,7 +421,8 @@ def _cholesky_newton(H, g, L, x):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _model_steps(Hm, gm, radius, factors, secular_iter, Q, V, lam, steps, radii, newton_flag, work, work2, A):
+def _model_steps(Hm, gm, radius, factors, secular_iter, Q, V, lam, steps, radii, newton_flag, model, work, work2,
+                 A):
     """The eigen-decomposition of Hm (into lam, Q) and the trust-region steps of
     :func:`_trust_steps`; returns the model's Newton decrement. The Jacobi sweeps start
     from the previous decomposition's eigenvectors Q: the Hessian changes little between
@@ -443,7 +448,7 @@ def _model_steps(Hm, gm, radius, factors, secular_iter, Q, V, lam, steps, radii,
                 acc += Q[i, k] * V[k, j]
             work2[i, j] = acc
     Q[:, :] = work2
-    return _trust_steps(lam, Q, gm, radius, factors, secular_iter, steps, radii, newton_flag, work)
+    return _trust_steps(lam, Q, gm, radius, factors, secular_iter, steps, radii, newton_flag, model, work)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -490,14 +495,14 @@ def _compact(weights_row, lN_all, lD_all, pair_N_all, pair_D_all, point_pair_all
 @njit(cache=True, nogil=True, error_model="numpy")
 def solve_starts(theta0, rows, weights, scale, lN_all, lD_all, pair_N_all, pair_D_all, point_pair_all,
                  target_all, tied, kind, delta, raw, lo, hi, factors, max_iter, ftol_rel, gtol,
-                 radius_init, radius_max, radius_grow, secular_iter, exact_below, start_exact,
+                 radius_init, radius_max, radius_grow, secular_iter, exact_below, extend_above, start_exact,
                  theta_out, value_out, converged_out, iterations_out):
     """Run every start (row of ``theta0``, its weights ``weights[rows[s]]``) to its own
     stop with the iteration of ``newton._newton_pool`` (``newton.newton_batch`` describes
     the method and the options); fills the four outputs."""
     B, p = theta0.shape
     C = factors.shape[0]
-    MODEL, SHORTER = 0, 1
+    MODEL, SHORTER, LONGER = 0, 1, 2
     n_all, nN_all, nD_all, nP_all = point_pair_all.shape[0], lN_all.shape[0], lD_all.shape[0], pair_N_all.shape[0]
     lN_b, lD_b = np.empty(nN_all), np.empty(nD_all)
     pN_b, pD_b, pp_b = np.empty(nP_all, np.int64), np.empty(nP_all, np.int64), np.empty(n_all, np.int64)
@@ -514,7 +519,7 @@ def solve_starts(theta0, rows, weights, scale, lN_all, lD_all, pair_N_all, pair_
     lam, Q, V, work2 = np.empty(p), np.empty((p, p)), np.empty((p, p)), np.empty((p, p))
     L, newton_step, work3 = np.empty((p, p)), np.empty(p), np.empty((p, p))
     steps, cand = np.empty((C, p)), np.empty((C, p))
-    radii, trial = np.empty(C), np.empty(C)
+    radii, trial, model = np.empty(C), np.empty(C), np.empty(C)
     newton_flag, held = np.empty(C, dtype=np.bool_), np.empty(p, dtype=np.bool_)
     work = np.empty((4, p))
     theta = np.empty(p)
@@ -576,20 +581,27 @@ def solve_starts(theta0, rows, weights, scale, lN_all, lD_all, pair_N_all, pair_
             have_eigen = not (0.0 <= newton_len <= radius)
             if have_eigen:
                 decrement = _model_steps(Hm, gm, radius, factors, secular_iter, Q, V, lam, steps, radii,
-                                         newton_flag, work, work2, work3)
+                                         newton_flag, model, work, work2, work3)
             else:
                 decrement = 0.0
                 for i in range(p):
-                    steps[MODEL, i] = -newton_step[i]
                     decrement += 0.5 * gm[i] * newton_step[i]
-                radii[MODEL] = newton_len
-                newton_flag[MODEL] = True
-            # the model step, and the shorter step if the model step does not lower the objective
+                    for c in range(C):
+                        if c != SHORTER:
+                            steps[c, i] = -factors[c] * newton_step[i]
+                for c in range(C):
+                    radii[c] = factors[c] * newton_len
+                    newton_flag[c] = factors[c] == 1.0
+                model[MODEL] = decrement
+            # The model step first. If it fails, the shorter step; if the radius held it back
+            # and it gained at least extend_above of what the model predicted, the longer
+            # step too, the better one kept (see newton.newton_batch).
             pick = MODEL
-            for c in range(C):
+            c = MODEL
+            while c >= 0:
                 if c == SHORTER and not have_eigen:  # the shorter step needs the decomposition
                     _model_steps(Hm, gm, radius, factors, secular_iter, Q, V, lam, steps, radii,
-                                 newton_flag, work, work2, work3)
+                                 newton_flag, model, work, work2, work3)
                     have_eigen = True
                 for i in range(p):
                     cand[c, i] = min(max(theta[i] + steps[c, i], lo[i]), hi[i])
@@ -598,8 +610,14 @@ def solve_starts(theta0, rows, weights, scale, lN_all, lD_all, pair_N_all, pair_
                                      EN, ED, work_eval, bits, pair_slots[slot], point_slots[slot]) * sc
                 if trial[c] < trial[pick]:
                     pick = c
-                if trial[pick] < v:
-                    break
+                if c != MODEL:
+                    c = -1
+                elif not trial[MODEL] < v:
+                    c = SHORTER
+                elif C > LONGER and not newton_flag[MODEL] and v - trial[MODEL] >= extend_above * model[MODEL]:
+                    c = LONGER
+                else:
+                    c = -1
             vt = trial[pick]
             better = vt < v
             scl = abs(v)
@@ -655,6 +673,12 @@ def design(X):
             np.ascontiguousarray(point_pair.ravel(), np.int64))
 
 
+def trial_factors(opt):
+    """The radius factors of the trial steps: model (1), shorter, and longer if enabled."""
+    longer = float(opt["longer_trial"])
+    return np.array([1.0, opt["shorter_trial"]] + ([longer] if longer > 1.0 else []))
+
+
 def solver_for(problem, bounds, opt):
     """A function ``(theta0, rows) -> (theta, value, converged, iterations)`` running
     :func:`solve_starts` on ``problem`` with the merged Newton options ``opt``."""
@@ -677,10 +701,10 @@ def solver_for(problem, bounds, opt):
         solve_starts(theta0, rows, weights, scale, logN, logD, pair_N, pair_D, point_pair, target,
                      bool(getattr(law, "tied", False)), HUBER if objective.kind == "huber" else MSE,
                      float(objective.delta), objective.space == "raw", lo, hi,
-                     np.array([1.0, opt["shorter_trial"]]), int(opt["max_iter"]), float(opt["ftol_rel"]),
+                     trial_factors(opt), int(opt["max_iter"]), float(opt["ftol_rel"]),
                      float(opt["gtol"]), float(opt["radius_init"]), float(opt["radius_max"]),
                      float(opt["radius_grow"]), int(opt["secular_iter"]), float(opt["exact_below"]),
-                     bool(opt["start_exact"]),
+                     float(opt["extend_above"]), bool(opt["start_exact"]),
                      theta, value, converged, iterations)
         return theta, value, converged, iterations
 
