@@ -13,15 +13,14 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from conftest import law_runs, load_or_skip
+from conftest import CHINCHILLA_TRUTH, law_runs
 from scalerepro import laws
 from scalerepro.fit import FitError, fit
 from scalerepro.objective import Objective, Problem
 from scalerepro.profile import _local_minima, _nonnegative_lsq
-from scalerepro.selection import drop_largest
 
 ROOT = Path(__file__).resolve().parents[1]
-TRUTH = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
+TRUTH = CHINCHILLA_TRUTH
 
 
 def benchmark_sweep():
@@ -38,11 +37,14 @@ def same_optimum(profile, grid):
     np.testing.assert_allclose(profile.theta, grid.theta, rtol=1e-4, atol=1e-5)
 
 
-def test_profile_reaches_the_full_grid_optimum_on_the_chinchilla_points():
-    runs = load_or_skip("besiroglu2024_chinchilla")
-    kept, _ = drop_largest(runs, "loss", 5, "outlier")
-    X, y = kept[["N", "D"]].to_numpy(float), kept["loss"].to_numpy(float)
-    grid, profile = fit(laws.Chinchilla(), X, y), fit(laws.Chinchilla(), X, y, optimizer="profile")
+def real_runs(points):
+    kept, _ = points
+    return kept[["N", "D"]].to_numpy(float), kept["loss"].to_numpy(float)
+
+
+def test_profile_reaches_the_full_grid_optimum_on_the_chinchilla_points(chinchilla_points, chinchilla_grid_fit):
+    X, y = real_runs(chinchilla_points)
+    grid, profile = chinchilla_grid_fit, fit(laws.Chinchilla(), X, y, optimizer="profile")
     same_optimum(profile, grid)
     assert round(profile.objective_value, 10) == 0.0010182740  # the reference notes' value
     record = profile.record()
@@ -119,14 +121,12 @@ def test_the_landscape_is_an_upper_bound_with_its_minimum_at_the_fit():
         pytest.approx(values[i, j], rel=1e-12)
 
 
-def test_the_landscape_is_close_to_the_true_profile_near_its_minimum():
+def test_the_landscape_is_close_to_the_true_profile_near_its_minimum(chinchilla_points):
     # Each grid value is the objective at the inner fit's (E, A, B); refining those three
     # coefficients at fixed exponents (Nelder-Mead from them) may lower it, but only a
     # little near the minimum: the reweighted steps have done most of the work (the
     # closed form alone is 2.5-9% above the refined value here).
-    runs = load_or_skip("besiroglu2024_chinchilla")
-    kept, _ = drop_largest(runs, "loss", 5, "outlier")
-    X, y = kept[["N", "D"]].to_numpy(float), kept["loss"].to_numpy(float)
+    X, y = real_runs(chinchilla_points)
     land = fit(laws.Chinchilla(), X, y, optimizer="profile").landscape
     problem = Problem(laws.Chinchilla(), X, y, Objective())
     values = land["objective"]
