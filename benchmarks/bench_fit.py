@@ -27,9 +27,15 @@ each data set (the baseline's scored by its own objective function), and their r
 gaps. ``cpu_ratios`` are the same ratios in processor seconds (the library's threads
 added up). The targets are wall-time ratios, in which the library's two threads count;
 on a busy shared machine those threads get more of the processors than the baseline's
-one, so read the wall ratios together with the CPU ratios and the load average. A baseline that stops short of the optimum does not stop the benchmark: its gap is
+one, so read the wall ratios together with the CPU ratios and the load average. A
+baseline that stops short of the optimum does not stop the benchmark: its gap is
 reported. The exit status is 1 only if the library's own results disagree (grid and
 profile optimum more than 1e-8 apart, a fit or a bootstrap refit not converged).
+
+Compilation is not in any ratio: ``setting.first_call_s`` is this run's first fits (the
+kernels loaded from numba's cache, or compiled if the cache is empty), and
+``setting.cold_compile_s`` the first fits in a fresh Python with an empty cache, the
+one-time cost after installing the package.
 
 The baseline gets its best case: one BLAS thread. scipy's L-BFGS-B makes BLAS calls on
 5-vectors, and OpenBLAS's thread pool turns each into a hand-off between threads; on a
@@ -48,7 +54,9 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -101,6 +109,31 @@ def run_baseline(objective, starts):
     return timed(run)
 
 
+COLD_COMPILE = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from scalerepro.fit import fit
+from scalerepro.laws import Chinchilla
+from sweep import lr_sweep
+X, y = lr_sweep()[:2]
+t0, c0 = time.perf_counter(), time.process_time()
+fit(Chinchilla(), X, y, starts=Chinchilla().default_starts()[:4])
+fit(Chinchilla(), X, y, optimizer="profile")
+print(time.perf_counter() - t0, time.process_time() - c0)
+"""
+
+
+def cold_compile_seconds():
+    """(wall s, CPU s) of the first grid fit and profile fit in a fresh Python whose numba
+    cache is empty: what the first fit after installing the package costs once (numba
+    then caches the machine code next to the package, or in the user's cache folder)."""
+    with tempfile.TemporaryDirectory() as cache:
+        done = subprocess.run([sys.executable, "-c", COLD_COMPILE, str(Path(__file__).resolve().parent)],
+                              env={**os.environ, "NUMBA_CACHE_DIR": cache}, capture_output=True, text=True,
+                              check=True)
+    return np.array([float(x) for x in done.stdout.split()])
+
+
 def timed(fn):
     """((wall seconds, CPU seconds of this process), result of fn())."""
     t0, c0 = time.perf_counter(), time.process_time()
@@ -128,6 +161,7 @@ def main(argv=None) -> tuple[dict, list[str]]:
     baseline_fns = {name: baseline_objective(X, y) for name, (X, y) in sets.items()}
 
     # First calls compile the kernels (or load them from numba's cache): not part of a fit's time.
+    cold_compile_s = cold_compile_seconds()
     first_call_s, _ = timed(lambda: [fit(law, X, y, starts=grid[:4]) for X, y in sets.values()]
                             + [fit(law, X, y, optimizer="profile") for X, y in sets.values()])
 
@@ -198,6 +232,7 @@ def main(argv=None) -> tuple[dict, list[str]]:
     out["targets"] = TARGETS
     out["meets_targets"] = all(out[k] >= v for k, v in TARGETS.items())
     out["setting"] = {"subset_starts": args.subset, "repeats": args.repeats, "first_call_s": round(float(first_call_s[0]), 2),
+                      "cold_compile_s": {"wall": round(float(cold_compile_s[0]), 1), "cpu": round(float(cold_compile_s[1]), 1)},
                       "cpu_count": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
                       "optimizer_implementation": fits[("chinchilla", "grid")].optimizer.get("implementation")}
     return {k: out[k] for k in ("grid_ratio", "bootstrap_ratio", "profile_ratio", "grid_ratio_sweep",
