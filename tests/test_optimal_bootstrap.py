@@ -182,3 +182,23 @@ def test_covariance_of_samples_and_of_the_fitted_parameterization():
                            warm_start="none", seconds=0.0)
     np.testing.assert_allclose(boot.covariance(), np.cov(theta.T), rtol=1e-12)
     np.testing.assert_allclose(boot.covariance(["y", "x"]), np.cov([theta[:, 1], theta[:, 0] ** 2]), rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:ill-conditioned Hessian")  # MAE has no curvature: expected here
+def test_a_scipy_fit_is_bootstrapped_with_its_own_optimizer_one_resample_at_a_time():
+    # The same bootstrap() serves every optimizer: a scipy fit's resamples are refitted
+    # with that optimizer from the full-data optimum, each on its own weights (here
+    # checked against doing exactly that by hand), whole runs resampled with groups.
+    X, y = law_runs(laws.Chinchilla(), CHINCHILLA_TRUTH, 40, noise=0.01, seed=3,
+                    log10_N=(7, 9), log10_D=(9, 11))
+    result = fit(laws.Chinchilla(), X, y, objective="mae", optimizer="L-BFGS-B",
+                 starts=laws.Chinchilla().from_natural(**CHINCHILLA_TRUTH)[None, :])
+    groups = np.repeat(np.arange(20), 2)
+    boot = bootstrap(result, X, y, n_resamples=4, seed=5, groups=groups)
+    weights = resample_weights(len(y), 4, 5, groups)
+    for w, alpha in zip(weights, boot.samples["alpha"]):
+        by_hand = fit(laws.Chinchilla(), X, y, objective="mae", optimizer="L-BFGS-B", starts=result.theta[None, :],
+                      weights=w[None, :])
+        assert alpha == pytest.approx(by_hand.params["alpha"], rel=1e-12)
+    assert boot.warm_start == "full-data optimum, scipy L-BFGS-B per resample"
+    assert boot.resampling == "runs (cluster)" and boot.n_resamples == 4

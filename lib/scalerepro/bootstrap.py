@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from .fit import DRIFT, SETTLED_LOG_PREDICTION, FitResult, probe_stalled
+from .errors import FitWarning
+from .fit import DRIFT, SETTLED_LOG_PREDICTION, FitResult, fit, probe_stalled
 from .newton import newton_batch
 from .objective import Problem
 
@@ -125,9 +127,15 @@ def resample_weights(n_points: int, n_resamples: int, seed: int, groups=None) ->
     return group_counts[:, index].astype(float)
 
 
-def _refit_chunk(law, X, y, objective, theta0, options, weights) -> tuple[np.ndarray, np.ndarray]:
+def _refit_chunk(law, X, y, objective, theta0, options, optimizer, weights) -> tuple[np.ndarray, np.ndarray]:
     """Refit one chunk of resamples (rows of ``weights``) from ``theta0``: their parameters
-    and whether each refit converged to finite values. A task of its own on a Dask worker."""
+    and whether each refit converged to finite values. A task of its own on a Dask worker.
+
+    A Newton (or profile) fit's resamples are refitted together by the batched solver; any
+    other optimizer's (a scipy method, e.g. for MAE, which has no curvature) one resample at
+    a time with that same optimizer, so each interval comes from the method that made the fit."""
+    if optimizer not in NEWTON_FITS:
+        return _refit_each(law, X, y, objective, theta0, optimizer, weights)
     problem = Problem(law, X, y, objective, weights)
     start = np.repeat(theta0[None, :], len(weights), axis=0)
     # warm starts next to their optimum begin in the exact-Hessian phase
@@ -135,12 +143,26 @@ def _refit_chunk(law, X, y, objective, theta0, options, weights) -> tuple[np.nda
     return theta, converged & np.isfinite(values) & np.isfinite(theta).all(axis=1)
 
 
+def _refit_each(law, X, y, objective, theta0, optimizer, weights) -> tuple[np.ndarray, np.ndarray]:
+    """The scipy optimizers' refits, a loop over resamples (use few resamples)."""
+    theta = np.empty((len(weights), law.n_params))
+    ok = np.zeros(len(weights), bool)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", FitWarning)  # a refit's warnings are summed up in n_failed
+        for i, w in enumerate(weights):
+            r = fit(law, X, y, objective=objective.kind, delta=objective.delta, space=objective.space,
+                    reduction=objective.reduction, starts=theta0[None, :], optimizer=optimizer, weights=w[None, :])
+            theta[i], ok[i] = r.theta, r.converged and np.isfinite(r.theta).all()
+    return theta, ok
+
+
 def _refit_all(result: FitResult, X, y, weights, options, chunk, progress, client):
     """Every resample's refit, chunk by chunk, in this process or (``client``) on Dask workers."""
     from . import scheduler
 
     n = len(weights)
-    refit = functools.partial(_refit_chunk, result.law, X, y, result.objective, result.theta, options)
+    refit = functools.partial(_refit_chunk, result.law, X, y, result.objective, result.theta, options,
+                              result.optimizer["name"])
     with scheduler.session(client if n else None) as client:
         if client is not None:
             threads = sum(client.nthreads().values()) or 1
@@ -211,4 +233,6 @@ def bootstrap(result: FitResult, X, y, n_resamples: int = 1000, seed: int = 0, g
         samples=samples, theta_samples=theta[ok], n_resamples=n_resamples, n_failed=int((~ok).sum()),
         n_settled=int(settled.size), seed=seed,
         level=level, resampling="runs (cluster)" if groups is not None else "points",
-        warm_start="full-data optimum", seconds=time.perf_counter() - t0, point_estimate=point)
+        warm_start="full-data optimum" if result.optimizer["name"] in NEWTON_FITS
+        else f"full-data optimum, scipy {result.optimizer['name']} per resample",
+        seconds=time.perf_counter() - t0, point_estimate=point)

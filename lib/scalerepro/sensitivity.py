@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import design_checks, identifiability, laws, optimal, runs_input
-from .bootstrap import BootstrapResult, bootstrap, resample_weights
+from .bootstrap import BootstrapResult, bootstrap
 from .diagnostics import Diagnostic, sorted_by_severity
 from .fit import FitResult, FitWarning, fit
 from .objective import Problem
@@ -461,38 +461,6 @@ def derived_functions(budgets) -> dict:
             for k in allocation({"A": 1.0, "B": 1.0, "alpha": 0.3, "beta": 0.3}, budgets)}
 
 
-def scipy_bootstrap(result: FitResult, X, y, n_resamples: int, seed: int, derived: dict, groups=None,
-                    level: float = 0.95) -> BootstrapResult:
-    """Bootstrap for a fit the Newton bootstrap cannot redo (MAE has no curvature): refit
-    each resample with the fit's scipy optimizer, one resample at a time, warm-started from
-    the full-data optimum; ``groups`` resamples whole runs. A loop, so use it with few
-    resamples."""
-    t0 = time.perf_counter()
-    weights = resample_weights(len(y), n_resamples, seed, groups)
-    obj, law = result.objective, result.law
-    thetas, ok = [], []
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", FitWarning)
-        for w in weights:
-            r = fit(law, X, y, objective=obj.kind, delta=obj.delta, space=obj.space, reduction=obj.reduction,
-                    starts=result.theta[None, :], optimizer=result.optimizer["name"], weights=w[None, :])
-            thetas.append(r.theta)
-            ok.append(r.converged and np.isfinite(r.theta).all())
-    theta, ok = np.array(thetas).reshape(n_resamples, law.n_params), np.array(ok, bool)
-    natural = [law.natural(t) for t in theta[ok]]
-    samples = {k: np.array([p[k] for p in natural]) for k in result.params}
-    point = dict(result.params)
-    with np.errstate(all="ignore"):
-        for name, fn in derived.items():
-            samples[name] = np.asarray(fn(samples), float)
-            point[name] = float(np.asarray(fn({k: np.array([v]) for k, v in result.params.items()}))[0])
-    return BootstrapResult(samples=samples, theta_samples=theta[ok], n_resamples=n_resamples,
-                           n_failed=int((~ok).sum()), seed=seed, level=level,
-                           resampling="points" if groups is None else "runs (cluster)",
-                           warm_start=f"full-data optimum, scipy {result.optimizer['name']} per resample",
-                           seconds=time.perf_counter() - t0, point_estimate=point)
-
-
 # ----------------------------------------------------------------------------- one variant
 @dataclass
 class VariantResult:
@@ -584,11 +552,8 @@ def run_variant(prepared: runs_input.PreparedRuns, variant: Variant, options: Op
         derived = derived_functions(budgets)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            if result.optimizer["name"] == "newton":
-                boot = bootstrap(result, X, y, n_resamples=n_resamples, seed=seed, groups=data.selection.groups,
-                                 derived=derived)
-            else:
-                boot = scipy_bootstrap(result, X, y, n_resamples, seed, derived, groups=data.selection.groups)
+            boot = bootstrap(result, X, y, n_resamples=n_resamples, seed=seed, groups=data.selection.groups,
+                             derived=derived)
         boot.resampling = data.selection.resampling
         row["bootstrap_resamples"] = boot.n_resamples - boot.n_failed
         for name in derived:
