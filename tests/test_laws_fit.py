@@ -227,3 +227,30 @@ def test_a_start_still_travelling_is_not_called_settled():
     assert any("did not converge" in str(w.message) for w in caught)
     assert not r.stall["predictions_settled"] and r.stall["max_log_prediction_change"] > 0.01
     assert "still moving" in r.message and "treat the parameters as unreliable" in r.warnings[0]
+
+
+@pytest.mark.parametrize("space", ["log", "raw"])
+def test_a_fit_keeps_its_data_for_residuals_objective_and_bootstrap(space):
+    from scalerepro.bootstrap import bootstrap
+
+    X, y = synthetic_runs(30, noise=0.01)
+    result = fit(laws.Chinchilla(), X, y, space=space, starts=COARSE)
+    predicted = result.predict(X)
+    expected = np.log(y) - np.log(predicted) if space == "log" else y - predicted
+    np.testing.assert_allclose(result.residuals(), expected, rtol=1e-12, atol=1e-15)
+    assert result.objective_at() == pytest.approx(result.objective_value, rel=1e-12)
+    # averaged = summed / n for unit weights; elsewhere = a Problem built by hand
+    assert result.objective_at(reduction="mean") == pytest.approx(result.objective_value / len(y), rel=1e-12)
+    other = result.theta + 0.01
+    by_hand = Problem(laws.Chinchilla(), X, y, Objective(space=space)).value(other[None, :], np.array([0]))[0]
+    assert result.objective_at(other) == pytest.approx(by_hand, rel=1e-12)
+    assert result.objective_at(np.vstack([result.theta, other])) == pytest.approx([result.objective_value, by_hand])
+    held, passed = bootstrap(result, n_resamples=8, seed=1), bootstrap(result, X, y, n_resamples=8, seed=1)
+    np.testing.assert_array_equal(held.theta_samples, passed.theta_samples)
+
+
+def test_a_weighted_fit_is_evaluated_with_its_weights():
+    X, y = synthetic_runs(30, noise=0.01)
+    w = np.random.default_rng(0).integers(0, 3, len(y)).astype(float)
+    result = fit(laws.Chinchilla(), X, y, starts=COARSE, weights=w[None, :])
+    assert result.objective_at() == pytest.approx(result.objective_value, rel=1e-12)

@@ -180,11 +180,12 @@ def _refit_all(result: FitResult, X, y, weights, options, chunk, progress, clien
     return theta, ok
 
 
-def bootstrap(result: FitResult, X, y, n_resamples: int = 1000, seed: int = 0, groups=None,
+def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: int = 0, groups=None,
               derived: dict[str, Callable[[dict], np.ndarray]] | None = None,
               level: float = 0.95, chunk: int = 1000, progress: bool = False,
               client=None) -> BootstrapResult:
-    """Refit ``result``'s law, objective and options on ``n_resamples`` resamples.
+    """Refit ``result``'s law, objective and options on ``n_resamples`` resamples of its
+    data (``X``, ``y``: default the data the fit holds; give them only to resample other data).
 
     derived: functions of the natural parameters (a dict of arrays) whose bootstrap
     distribution is wanted too, e.g. the allocation exponent or tokens per parameter.
@@ -204,6 +205,10 @@ def bootstrap(result: FitResult, X, y, n_resamples: int = 1000, seed: int = 0, g
     if n_resamples < 0:
         raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
     t0 = time.perf_counter()
+    if X is None or y is None:
+        if result.problem is None:
+            raise ValueError("give X and y: this FitResult does not hold its data")
+        X, y = result.problem.X, result.problem.y
     X, y = np.asarray(X, float), np.asarray(y, float)
     law = result.law
     weights = resample_weights(len(y), n_resamples, seed, groups)

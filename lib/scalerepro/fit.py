@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy
@@ -60,6 +60,9 @@ class FitResult:
     stall: dict | None = None  # why a Newton fit stopped at max_iter (see stall_diagnosis)
     # optimizer="profile": the (alpha, beta) profile landscape (see scalerepro.profile.landscape)
     landscape: dict | None = None
+    # the data and objective the fit was made on, so that residuals, the objective elsewhere
+    # and a bootstrap need no second copy of X and y from the caller
+    problem: Problem | None = field(default=None, repr=False, compare=False)
 
     @property
     def params(self) -> dict[str, float]:
@@ -84,6 +87,30 @@ class FitResult:
 
     def predict(self, X) -> np.ndarray:
         return self.law.predict(self.theta, np.asarray(X, float))
+
+    def _data(self) -> Problem:
+        if self.problem is None:
+            raise FitError("this FitResult does not hold its data (it was not made by fit())")
+        return self.problem
+
+    def residuals(self) -> np.ndarray:
+        """Observed minus fitted loss, per point, in the objective's space (log or raw loss)."""
+        problem = self._data()
+        f = self.law.log_predict(self.theta[None, :], problem.X)[0]
+        return problem.target - (np.exp(f) if self.objective.space == "raw" else f)
+
+    def objective_at(self, theta=None, reduction: str | None = None):
+        """The fit's objective (same data, loss, delta, space and weights) at ``theta``
+        (default: the fit's own; one vector ``(p,)`` or several ``(B, p)``, in the law's fitted
+        parameterization), summed or averaged as ``reduction`` says (default: as fitted).
+        The common yardstick when fits that used different reductions are compared."""
+        problem = self._data()
+        theta = self.theta if theta is None else np.asarray(theta, float)
+        objective = self.objective if reduction is None else replace(self.objective, reduction=reduction)
+        weights = None if problem.unit else problem.weights
+        values = Problem(self.law, problem.X, problem.y, objective, weights).value(
+            np.atleast_2d(theta), np.zeros(len(np.atleast_2d(theta)), int))
+        return float(values[0]) if np.ndim(theta) == 1 else values
 
     def record(self) -> dict:
         """Plain-JSON provenance of the fit (the checklist's source for the fitting group)."""
@@ -271,7 +298,7 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
         points_used=len(y), dropped=list(dropped or []), seconds=time.perf_counter() - t0,
         input_ranges={name: [float(X[:, j].min()), float(X[:, j].max())]
                       for j, name in enumerate(law.inputs)},
-        stall=stall, landscape=landscape)
+        stall=stall, landscape=landscape, problem=problem)
     result.warnings = numerical_warnings(result, box)
     for message in result.warnings:
         warnings.warn(message, FitWarning, stacklevel=2)

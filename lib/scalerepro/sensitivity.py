@@ -42,7 +42,7 @@ from . import design_checks, identifiability, laws, optimal, runs_input
 from .bootstrap import BootstrapResult, bootstrap
 from .diagnostics import Diagnostic, sorted_by_severity
 from .fit import FitResult, FitWarning, fit
-from .objective import Problem
+from .objective import Objective, Problem
 from .validate import InputError
 
 DEFAULT_BUDGETS = (1e21, 1e23, 1e25)
@@ -423,10 +423,9 @@ def make_starts(variant: Variant, law, X, y, axes: dict | None, seed: int) -> np
     if variant.starts == "grid":
         return full
     if variant.starts == "best_grid":
-        opts = {k: v for k, v in variant.fit_options().items() if k != "optimizer"}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FitWarning)  # a grid point is not an optimum
-            ranked = fit(law, X, y, starts=full, optimizer="grid", **opts).start_objectives
+        opts = variant.fit_options()
+        objective = Objective(opts["objective"], opts["delta"], opts["space"], opts["reduction"])
+        ranked = Problem(law, np.asarray(X, float), np.asarray(y, float), objective).value(full, np.zeros(len(full), int))
         return full[np.argsort(ranked, kind="stable")[:variant.k]]
     if variant.starts == "random":
         rng = np.random.default_rng(seed)
@@ -727,17 +726,7 @@ def spread(table: pd.DataFrame, column: str, only_converged: bool = False, only_
             "n_variants": int(usable.sum())}
 
 
-def summed_objective(result: FitResult, X, y) -> float:
-    """The summed Huber objective (delta of the fit) at a fit's parameters, whatever
-    reduction the fit itself used: the common yardstick for comparing sum and mean fits."""
-    obj = result.objective
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FitWarning)
-        return fit(result.law, X, y, objective=obj.kind, delta=obj.delta, space=obj.space, reduction="sum",
-                   starts=result.theta[None, :], optimizer="grid").objective_value
-
-
-def stopping_points(result: FitResult, X, y) -> pd.DataFrame:
+def stopping_points(result: FitResult) -> pd.DataFrame:
     """Where every start of ``result`` stopped, one row per start, lowest summed objective
     first: the natural parameters, ``a`` = beta / (alpha + beta), the summed objective there
     (the yardstick common to sum and mean fits), the largest gradient component of the
@@ -748,12 +737,12 @@ def stopping_points(result: FitResult, X, y) -> pd.DataFrame:
     gradient first looks small, so a fit that keeps the best start reports the best of
     those early stops, and its answer depends on which starts it was given.
     """
-    X, y = np.asarray(X, float), np.asarray(y, float)
+    problem = result.problem
     thetas = np.asarray(result.start_thetas, float)
     rows = np.zeros(len(thetas), int)
-    summed = Problem(result.law, X, y, replace(result.objective, reduction="sum"))
+    summed = Problem(result.law, problem.X, problem.y, replace(result.objective, reduction="sum"))
     with np.errstate(all="ignore"):
-        _, grad = Problem(result.law, X, y, result.objective).value_grad(thetas, rows)
+        _, grad = problem.value_grad(thetas, rows)
         summed_value, summed_grad = summed.value_grad(thetas, rows)
     frame = pd.DataFrame([result.law.natural(t) for t in thetas])
     frame["a"] = frame["beta"] / (frame["alpha"] + frame["beta"])
