@@ -254,3 +254,14 @@ def test_a_weighted_fit_is_evaluated_with_its_weights():
     w = np.random.default_rng(0).integers(0, 3, len(y)).astype(float)
     result = fit(laws.Chinchilla(), X, y, starts=COARSE, weights=w[None, :])
     assert result.objective_at() == pytest.approx(result.objective_value, rel=1e-12)
+
+
+def test_warn_false_keeps_the_warnings_in_the_result_only(recwarn):
+    # six points on one line D = 20 N: E and the A/B split are not identified, so the fit warns
+    N = np.geomspace(1e7, 1e9, 6)
+    X, y = np.c_[N, 20 * N], 400 * N ** -0.3 + 400 * (20 * N) ** -0.3
+    quiet = fit(laws.Chinchilla(), X, y, starts=COARSE, warn=False)
+    assert quiet.warnings and not [w for w in recwarn if issubclass(w.category, FitWarning)]
+    with pytest.warns(FitWarning):
+        loud = fit(laws.Chinchilla(), X, y, starts=COARSE)
+    assert loud.warnings == quiet.warnings

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import functools
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from .errors import FitWarning
 from .fit import DRIFT, SETTLED_LOG_PREDICTION, FitResult, fit, probe_stalled
 from .newton import newton_batch
 from .objective import Problem
@@ -147,11 +145,11 @@ def _refit_each(law, X, y, objective, theta0, optimizer, weights) -> tuple[np.nd
     """The scipy optimizers' refits, a loop over resamples (use few resamples)."""
     theta = np.empty((len(weights), law.n_params))
     ok = np.zeros(len(weights), bool)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", FitWarning)  # a refit's warnings are summed up in n_failed
-        for i, w in enumerate(weights):
+    with np.errstate(all="ignore"):
+        for i, w in enumerate(weights):  # a refit's warnings are summed up in n_failed
             r = fit(law, X, y, objective=objective.kind, delta=objective.delta, space=objective.space,
-                    reduction=objective.reduction, starts=theta0[None, :], optimizer=optimizer, weights=w[None, :])
+                    reduction=objective.reduction, starts=theta0[None, :], optimizer=optimizer, weights=w[None, :],
+                    warn=False)
             theta[i], ok[i] = r.theta, r.converged and np.isfinite(r.theta).all()
     return theta, ok
 

@@ -197,7 +197,7 @@ def _as_bounds(law, bounds):
 
 def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space: str = "log",
         reduction: str = "sum", starts=None, optimizer: str = "newton", bounds: dict | None = None,
-        options: dict | None = None, dropped: list | None = None, weights=None) -> FitResult:
+        options: dict | None = None, dropped: list | None = None, weights=None, warn: bool = True) -> FitResult:
     """Fit ``law`` to losses ``y`` at inputs ``X`` (columns in ``law.inputs`` order).
 
     optimizer: ``"newton"`` (default: every start of the grid run to its own convergence,
@@ -211,6 +211,9 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
     points removed before the fit (``{"index", "reason"}``), kept in the result so the
     report can say which points were used. Returns the best start's :class:`FitResult`;
     its ``converged`` flag is False when that start did not meet the stopping rule.
+    Numerical problems are kept in ``result.warnings`` and also issued as
+    :class:`~scalerepro.errors.FitWarning`, unless ``warn=False`` (for callers that report
+    them themselves: refits, variants, own-run reports).
     """
     t0 = time.perf_counter()
     X = np.asarray(X, dtype=float)
@@ -300,7 +303,7 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
                       for j, name in enumerate(law.inputs)},
         stall=stall, landscape=landscape, problem=problem)
     result.warnings = numerical_warnings(result, box)
-    for message in result.warnings:
+    for message in result.warnings if warn else ():
         warnings.warn(message, FitWarning, stacklevel=2)
     return result
 

@@ -41,7 +41,7 @@ import pandas as pd
 from . import design_checks, identifiability, laws, optimal, runs_input
 from .bootstrap import BootstrapResult, bootstrap
 from .diagnostics import Diagnostic, sorted_by_severity
-from .fit import FitResult, FitWarning, fit
+from .fit import FitResult, fit
 from .objective import Objective, Problem
 from .validate import InputError
 
@@ -522,9 +522,8 @@ def run_variant(prepared: runs_input.PreparedRuns, variant: Variant, options: Op
                    seconds=time.perf_counter() - t0)
         return VariantResult(variant, row, None, None, data, None, sorted_by_severity(diagnostics))
     starts = make_starts(variant, law, X, y, options.grid_axes, seed)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", FitWarning)  # kept in result.warnings and the table
-        result = fit(law, X, y, starts=starts, dropped=data.selection.dropped, **variant.fit_options())
+    with np.errstate(all="ignore"):  # warnings are kept in result.warnings and the table
+        result = fit(law, X, y, starts=starts, dropped=data.selection.dropped, warn=False, **variant.fit_options())
         ident = identifiability.check(result, X, y, starts=starts, profiles=False)
     if variant.fit_options()["objective"] == "mae":
         # MAE has no curvature: its Hessian says nothing about flat directions

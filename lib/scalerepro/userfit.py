@@ -46,7 +46,7 @@ from . import design_checks, identifiability, laws, optimal, runs_input, userapp
 from .bootstrap import BootstrapResult, bootstrap
 from .data import sha256_file
 from .diagnostics import Diagnostic, sorted_by_severity
-from .fit import FitResult, FitWarning, fit
+from .fit import FitResult, fit
 from .law_registry import get_law
 from .results import Recorder, json_safe, write_json_atomic
 from .spec import Spec
@@ -89,7 +89,6 @@ def _quiet_numpy():
     leak to the terminal as noise."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", FitWarning)  # kept in result.warnings and reported
         yield
 
 
@@ -191,7 +190,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
             raise InputError(str(path), [f"{len(y)} rows left to fit {law.n_params} parameters of {law.name}; "
                                          "need more runs (or a smaller --holdout)"])
         diagnostics = prepared.all_diagnostics() + design_checks.design_diagnostics(train, law)
-        result = fit(law, X, y, starts=starts, dropped=prepared.dropped)
+        result = fit(law, X, y, starts=starts, dropped=prepared.dropped, warn=False)  # reported by the fit
         ident = identifiability.check(result, X, y, starts=starts)
         diagnostics += ident.diagnostics
         budgets = [float(c) for c in (default_budgets(train) if budgets is None and "C" in train.columns
