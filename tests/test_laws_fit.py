@@ -265,3 +265,17 @@ def test_warn_false_keeps_the_warnings_in_the_result_only(recwarn):
     with pytest.warns(FitWarning):
         loud = fit(laws.Chinchilla(), X, y, starts=COARSE)
     assert loud.warnings == quiet.warnings
+
+
+def test_status_says_how_each_fit_ended():
+    from scalerepro.fit import FitStatus
+
+    X, y = synthetic_runs(40, noise=0.01)
+    assert fit(laws.Chinchilla(), X, y, starts=COARSE).status is FitStatus.CONVERGED
+    assert fit(laws.Chinchilla(), X, y, starts=COARSE, optimizer="grid", warn=False).status is FitStatus.GRID_ONLY
+    stopped = fit(laws.Chinchilla(), X, y, starts=COARSE[:3], options={"max_iter": 2}, warn=False)
+    assert stopped.status is FitStatus.MAX_ITERATIONS and stopped.record()["status"] == "max iterations"
+    # six runs on one line without E: the predictions settle while E -> 0 (test_warn_false...)
+    N = np.geomspace(1e7, 1e9, 6)
+    edge = fit(laws.Chinchilla(), np.c_[N, 20 * N], 400 * N ** -0.3 + 400 * (20 * N) ** -0.3, starts=COARSE, warn=False)
+    assert edge.status is FitStatus.SETTLED_AT_EDGE and edge.outcome.startswith("settled at the edge")

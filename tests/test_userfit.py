@@ -166,6 +166,8 @@ def test_fit_warnings_reach_the_terminal(tmp_path, capsys, monkeypatch):
     # comfort. The diagnostics say what is wrong, and no interval is printed for E.
     assert re.search(r"^E\s+\S+\s+\(not identified\)\s+not identified$", out, re.MULTILINE), out
     assert "outcome: NOT IDENTIFIED" in out and "ERROR [collinear_design]" in out
+    main = json.loads((tmp_path / "out" / "results.json").read_text())["fits"]["main"]
+    assert main["status"] == "not identified" and main["outcome"].startswith("not identified")
 
 
 def test_run_ids_with_different_sizes_are_refused(tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field, replace
+from enum import Enum
 
 import numpy as np
 import scipy
@@ -32,6 +33,18 @@ OPTIMIZERS = ("newton", "profile", "L-BFGS-B", "BFGS", "least_squares", "grid")
 
 
 # ----------------------------------------------------------------------------- result
+class FitStatus(str, Enum):
+    """How a fit ended, as one value (rather than reading ``converged``, ``stall`` and the
+    optimizer's message together). ``NOT_IDENTIFIED`` is set by the identifiability checks
+    of a user's fit (:attr:`scalerepro.userfit.UserFit.status`), not by the optimizer."""
+
+    CONVERGED = "converged"
+    SETTLED_AT_EDGE = "settled at the edge"  # predictions converged, a parameter runs off to 0 or inf
+    MAX_ITERATIONS = "max iterations"        # stopped while still moving: nothing is final
+    NOT_IDENTIFIED = "not identified"
+    GRID_ONLY = "grid only"                  # optimizer="grid": the best grid point, no optimization
+
+
 @dataclass
 class FitResult:
     """A fitted law and the record of how it was fitted."""
@@ -68,6 +81,16 @@ class FitResult:
     def params(self) -> dict[str, float]:
         """Natural parameters (E, A, B, alpha, beta for the Chinchilla form)."""
         return self.law.natural(self.theta)
+
+    @property
+    def status(self) -> FitStatus:
+        if self.optimizer.get("name") == "grid":
+            return FitStatus.GRID_ONLY
+        if self.converged:
+            return FitStatus.CONVERGED
+        if self.stall and self.stall["predictions_settled"] and self.stall["drifting"]:
+            return FitStatus.SETTLED_AT_EDGE
+        return FitStatus.MAX_ITERATIONS
 
     @property
     def outcome(self) -> str:
@@ -126,6 +149,7 @@ class FitResult:
                                "best_start": dict(zip(self.law.param_names, map(float, self.best_start)))},
             "bounds": self.bounds,
             "converged": bool(self.converged),
+            "status": self.status.value,
             "message": self.message,
             "stall_diagnosis": self.stall,
             "gradient_max_abs": float(np.max(np.abs(self.gradient))),

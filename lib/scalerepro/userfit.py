@@ -46,7 +46,7 @@ from . import design_checks, identifiability, laws, optimal, runs_input, userapp
 from .bootstrap import BootstrapResult, bootstrap
 from .data import sha256_file
 from .diagnostics import Diagnostic, sorted_by_severity
-from .fit import FitResult, fit
+from .fit import FitResult, FitStatus, fit
 from .law_registry import get_law
 from .results import Recorder, json_safe, write_json_atomic
 from .spec import Spec
@@ -114,6 +114,13 @@ class UserFit:
     about: dict[str, str] = field(default_factory=dict)   # the user's --about answers
     seconds: float = 0.0                                   # wall time of fit_runs
     approaches: list = field(default_factory=list)         # AllocationFit per approach asked (--approach)
+
+    @property
+    def status(self) -> FitStatus:
+        """The fit's own status, or NOT_IDENTIFIED when the identifiability checks say so."""
+        if self.identifiability is not None and self.identifiability.outcome == "not identified":
+            return FitStatus.NOT_IDENTIFIED
+        return self.result.status
 
     @property
     def outcome(self) -> str:
@@ -432,7 +439,7 @@ def _build_results(uf: UserFit) -> dict:
                        selection=uf.prepared.selection_record() if uf.prepared is not None else None)
         return json_safe(results)
     main = results["fits"]["main"]
-    main["outcome"] = uf.outcome
+    main["outcome"], main["status"] = uf.outcome, uf.status.value
     if uf.prepared is not None:
         main["selection"] = uf.prepared.selection_record()
     results["fit"]["outcome"] = uf.outcome
