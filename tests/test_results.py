@@ -126,3 +126,17 @@ def test_json_safe_and_atomic_write(tmp_path):
         write_json_atomic(target, {"k": object()})
     assert json.loads(target.read_text()) == {"k": 1}  # the failed write left the old file
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # and no temporary file
+
+
+def test_a_notebook_recorder_reads_the_spec_parameters_from_its_namespace(tmp_path):
+    from scalerepro.spec import load_spec
+
+    spec = load_spec("tiny")
+    namespace = {name: p.default for name, p in spec.parameters.items()}
+    namespace.update(out_dir=str(tmp_path), unrelated=1, n_bootstrap=7)
+    rec = Recorder.for_notebook("tiny", namespace)
+    assert list(rec.parameters) == list(spec.parameters) and rec.parameters["n_bootstrap"] == 7
+    assert rec.out_dir == tmp_path
+    del namespace["sleep"], namespace["out_dir"]
+    with pytest.raises(RecorderError, match="does not define sleep, out_dir"):
+        Recorder.for_notebook("tiny", namespace)

@@ -15,6 +15,7 @@ import os
 import platform
 import sys
 import secrets
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -116,6 +117,21 @@ class Recorder:
         self.seconds: dict[str, float] = {}
 
     # ------------------------------------------------------------------ recording
+
+    @classmethod
+    def for_notebook(cls, replication: str, namespace: Mapping) -> "Recorder":
+        """The Recorder of a notebook run, its parameters read from the notebook's namespace
+        (``globals()``: the parameters cell and papermill's overrides) under the names the
+        spec declares, and ``out_dir`` from there too, so no notebook lists its parameters a
+        second time. A spec parameter the notebook does not define is an error naming it."""
+        spec = specmod.load_spec(replication)
+        missing = [name for name in [*spec.parameters, "out_dir"] if name not in namespace]
+        if missing:
+            raise RecorderError(f"the notebook of {replication} does not define {', '.join(missing)} "
+                                f"(parameters of replications/{replication}.yaml, and out_dir)")
+        return cls(replication, out_dir=namespace["out_dir"],
+                   parameters={name: namespace[name] for name in spec.parameters}, spec=spec)
+
     def add_dataset(self, frame_or_info) -> None:
         """Record a dataset's name, file and sha256 (``data.load`` puts them in ``df.attrs``)."""
         info = getattr(frame_or_info, "attrs", frame_or_info)
