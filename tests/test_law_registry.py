@@ -29,3 +29,15 @@ def test_a_name_registered_twice_is_an_error():
 def test_the_registry_is_read_only():
     with pytest.raises(TypeError):
         law_registry.LAWS["mine"] = laws.Chinchilla()
+
+
+def test_a_law_says_whether_it_has_a_compute_optimal_allocation():
+    from scalerepro import optimal
+
+    assert laws.Chinchilla().has_allocation and laws.Chinchilla(tied=True).has_allocation
+    assert not law_registry.get_law("power_law").has_allocation and not laws.KaplanWithE().has_allocation
+    params = {"E": 1.8, "A": 480.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}
+    assert laws.Chinchilla().compute_optimal(params, 1e24)["N_opt"] == optimal.compute_optimal(params, 1e24)["N_opt"]
+    tied = laws.Chinchilla(tied=True).compute_optimal({"E": 1.8, "A": 480.0, "B": 2085.0, "alpha": 0.35}, 1e24)
+    assert tied["a"] == 0.5
+    assert laws.KaplanWithE().compute_optimal(params, 1e24) is None

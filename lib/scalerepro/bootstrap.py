@@ -20,26 +20,10 @@ import numpy as np
 from .fit import DRIFT, SETTLED_LOG_PREDICTION, FitResult, fit, probe_stalled
 from .newton import newton_batch
 from .objective import Problem
+from .stats import percentile_interval
 
 # Fits whose optimum is a Newton optimum: their resamples are refitted with its settings.
 NEWTON_FITS = ("newton", "profile")
-
-
-def percentile_interval(values, level: float = 0.95) -> tuple[float, float]:
-    """The central ``level`` percentile interval of bootstrap ``values``; (nan, nan) when
-    there are none (every resample failed: the caller says so).
-
-    Refits settled at an edge put 0 or +-inf among the values (see :func:`bootstrap`);
-    interpolating towards an infinite sample is undefined, so then the ends are order
-    statistics.
-    """
-    values = np.asarray(values, float)
-    if values.size == 0:
-        return float("nan"), float("nan")
-    q = 100 * (1 - level) / 2
-    method = "linear" if np.isfinite(values).all() else "inverted_cdf"
-    lo, hi = np.percentile(values, [q, 100 - q], method=method)
-    return float(lo), float(hi)
 
 
 @dataclass

@@ -411,7 +411,7 @@ def cmd_fit(args) -> int:
         dask = _scheduler(args)  # opened by the bootstrap itself, after the input checked out
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if args.budget and not userfit.has_allocation(law):
+    if args.budget and not law.has_allocation:
         raise UsageError(f"--budget: form {args.form!r} has no compute-optimal allocation in N and D")
     results = userfit.run(args.csv, args.out, form=args.form or "chinchilla", columns=columns, holdout=holdout,
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,

@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from . import optimal
-from .bootstrap import percentile_interval
+from .stats import percentile_interval
 
 CMAP = "viridis"
 DPI = 100

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import optimal
+
 
 class Law:
     """Base class: subclasses set the names and implement ``log_predict_jac``."""
@@ -33,6 +35,18 @@ class Law:
     @property
     def n_params(self) -> int:
         return len(self.param_names)
+
+    def compute_optimal(self, params: dict, C) -> dict | None:
+        """The compute-optimal allocation at budget(s) ``C`` (``N_opt``, ``D_opt``, ``a``, ``b``,
+        tokens per parameter, ...) for a form that has one, from its natural ``params``;
+        None for a form without one (e.g. a law of compute alone)."""
+        return None
+
+    @property
+    def has_allocation(self) -> bool:
+        """Whether the form provides a compute-optimal allocation (overrides
+        :meth:`compute_optimal`): what fits of own runs ask before offering budgets."""
+        return type(self).compute_optimal is not Law.compute_optimal
 
     def log_predict(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
         return self.log_predict_jac(theta, X)[0]
@@ -128,6 +142,10 @@ class Chinchilla(Law):
     @property
     def param_names(self):
         return ("a", "b", "e", "alpha") if self.tied else ("a", "b", "e", "alpha", "beta")
+
+    def compute_optimal(self, params: dict, C) -> dict:
+        """Hoffmann et al.'s eq. 4 under C = 6ND (see :func:`scalerepro.optimal.compute_optimal`)."""
+        return optimal.compute_optimal({"beta": params["alpha"], **params}, C)
 
     def _shifted_exp_terms(self, theta, X):
         """exp(t_k - m) for the three terms t_k = (a - alpha log N, b - beta log D, e).

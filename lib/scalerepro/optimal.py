@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .stats import percentile_interval
+
 FLOPS_PER_PARAM_TOKEN = 6.0
 #: Tokens per parameter outside this range is not a plausible language-model allocation
 #: (fits of own runs and sensitivity variants warn outside it).
@@ -74,7 +76,6 @@ def allocation_table(params: dict, budgets, fitted_max_compute: float, samples: 
     allocation is not a number (a coefficient at 0 or infinity in both terms); they are
     left out of the intervals and ``None`` means no resample defined one.
     """
-    from .bootstrap import percentile_interval
 
     budgets = np.asarray(list(budgets), float)
     with np.errstate(all="ignore"):  # a coefficient at its limit gives nan: counted, not warned

@@ -47,3 +47,20 @@ def interval_width_runs_needed(width: float, n_points: int, target_width: float)
     """Runs needed to shrink an interval from ``width`` to ``target_width`` if it
     narrows as 1/sqrt(n) (Besiroglu et al. 2024's argument about Hoffmann's CI)."""
     return float(n_points * (width / target_width) ** 2)
+
+
+def percentile_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap ``values``; (nan, nan) when
+    there are none (every resample failed: the caller says so).
+
+    Refits settled at an edge put 0 or +-inf among the values (see :func:`bootstrap`);
+    interpolating towards an infinite sample is undefined, so then the ends are order
+    statistics.
+    """
+    values = np.asarray(values, float)
+    if values.size == 0:
+        return float("nan"), float("nan")
+    q = 100 * (1 - level) / 2
+    method = "linear" if np.isfinite(values).all() else "inverted_cdf"
+    lo, hi = np.percentile(values, [q, 100 - q], method=method)
+    return float(lo), float(hi)

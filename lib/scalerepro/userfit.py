@@ -65,15 +65,10 @@ ALLOCATION_PARAMETERS = ("A", "B", "alpha", "beta")
 ALLOCATION_EXPONENT_MOVES = 0.02
 
 
-def has_allocation(law: laws.Law) -> bool:
-    """Whether the form has a compute-optimal allocation in N and D (L = E + A/N^alpha + B/D^beta)."""
-    return isinstance(law, laws.Chinchilla)
-
-
 def has_approach3(law: laws.Law) -> bool:
     """Whether the form is Chinchilla's approach 3 (free alpha and beta), so that its
     allocation can stand beside approaches 1 and 2 (``--approach all``)."""
-    return has_allocation(law) and "beta" in law.param_names
+    return law.has_allocation and "beta" in law.param_names
 
 
 def default_budgets(train: pd.DataFrame) -> list[float]:
@@ -215,7 +210,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
         holdout_table = _holdout_table(result, law, held)
         diagnostics += _holdout_extrapolation(train, held)
         allocation = None
-        if has_allocation(law) and budgets:
+        if law.has_allocation and budgets:
             allocation, found = _allocation(result, boot, budgets, train, ident)
             diagnostics += found
         fits = []
@@ -238,7 +233,7 @@ def _derived(law) -> dict:
     """Derived quantities whose bootstrap distribution is wanted: the allocation exponent,
     which the influence check compares against its interval. (The per-budget allocation's
     intervals come from :func:`scalerepro.optimal.allocation_table` over the samples.)"""
-    if has_allocation(law):
+    if law.has_allocation:
         return {"a": lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]}
     return {}
 
@@ -266,7 +261,7 @@ def _bootstrap_diagnostics(boot: BootstrapResult, prepared) -> list[Diagnostic]:
 def _influence(result, X, y, prepared, boot, law):
     """Leave each run (bootstrap group) out in turn: does the allocation exponent (or, for
     forms without one, each exponent) leave its bootstrap interval?"""
-    if has_allocation(law):
+    if law.has_allocation:
         quantities = {"a": lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]}
     else:
         quantities = {identifiability.natural_name(law, n): (lambda p, k=identifiability.natural_name(law, n): p[k])
