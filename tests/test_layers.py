@@ -23,7 +23,7 @@ ORDER = ["base", "core", "io", "analyses", "publishing", "cli"]
 LAYERS = {
     "base": ["errors", "diagnostics", "__init__"],
     "core": ["laws", "objective", "newton", "chinchilla_kernel", "profile", "fit", "bootstrap", "optimal", "stats",
-             "selection", "identifiability", "design_checks", "scheduler"],
+             "selection", "identifiability", "design_checks", "constraints", "scheduler"],
     "io": ["data", "validate", "safe_pickle", "runs_input"],
     "analyses": ["isoflop", "approaches", "accounting", "loss_to_loss", "sensitivity", "kaplan_laws", "porian",
                  "law_registry", "userapproaches"],

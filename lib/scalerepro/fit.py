@@ -24,6 +24,7 @@ import numpy as np
 import scipy
 import scipy.optimize
 
+from .constraints import constrain, fitted_name
 from .errors import FitWarning
 from .laws import Law
 from .newton import EXECUTION_OPTIONS, NEWTON_DEFAULTS, newton_batch, uses_compiled
@@ -212,16 +213,24 @@ def _scipy_single(problem: Problem, theta0, method, bounds, options):
 
 # ----------------------------------------------------------------------------- fit
 def _as_bounds(law, bounds):
+    """``{name: (low, high)}`` (published or fitted names; published values for a log
+    coefficient, e.g. E in (0, 2)) as arrays in the fitted coordinates."""
     if bounds is None:
         return None
-    lo = np.array([bounds.get(n, (-np.inf, np.inf))[0] for n in law.param_names], float)
-    hi = np.array([bounds.get(n, (-np.inf, np.inf))[1] for n in law.param_names], float)
+    lo, hi = np.full(law.n_params, -np.inf), np.full(law.n_params, np.inf)
+    for name, (low, high) in bounds.items():
+        j = law.param_names.index(fitted_name(law, name))
+        if name not in law.param_names and law.param_names[j] in law.log_coefficients:  # published: a log
+            with np.errstate(divide="ignore"):
+                low, high = np.log(max(low, 0.0)), np.log(high)
+        lo[j], hi[j] = low, high
     return lo, hi
 
 
 def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space: str = "log",
         reduction: str = "sum", starts=None, optimizer: str = "newton", bounds: dict | None = None,
-        options: dict | None = None, dropped: list | None = None, weights=None, warn: bool = True) -> FitResult:
+        options: dict | None = None, dropped: list | None = None, weights=None, warn: bool = True,
+        fixed: dict | None = None, tie: dict | None = None) -> FitResult:
     """Fit ``law`` to losses ``y`` at inputs ``X`` (columns in ``law.inputs`` order).
 
     optimizer: ``"newton"`` (default: every start of the grid run to its own convergence,
@@ -231,7 +240,11 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
     time, or ``"grid"`` (no optimization). starts: array ``(S, p)`` in the law's fitted
     parameterization; defaults to the law's published start grid (for ``"profile"``,
     given starts are polished along with the landscape's minima). bounds: optional
-    ``{param: (low, high)}``. dropped: records of
+    ``{param: (low, high)}``; fixed: ``{param: value}`` held fixed; tie: ``{param: other}``,
+    fitted as one (e.g. ``{"beta": "alpha"}``) -- all three in published names (E, A, B,
+    alpha, beta) or fitted ones (see :mod:`scalerepro.constraints`); with constraints the
+    result's law is the constrained one, and starts may have the law's full width.
+    dropped: records of
     points removed before the fit (``{"index", "reason"}``), kept in the result so the
     report can say which points were used. Returns the best start's :class:`FitResult`;
     its ``converged`` flag is False when that start did not meet the stopping rule.
@@ -252,10 +265,14 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
     if optimizer not in OPTIMIZERS:
         raise FitError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
     obj = Objective(objective, delta, space, reduction)
+    full_width = law.n_params
+    law = constrain(law, fixed, tie)
     explicit_starts = starts is not None
     if starts is None:  # the profile optimizer makes its own starts
         starts = np.empty((0, law.n_params)) if optimizer == "profile" else law.default_starts()
     starts = np.atleast_2d(np.asarray(starts, float))
+    if law.n_params != full_width and starts.shape[1] == full_width:  # starts for the unconstrained law
+        starts = np.unique(starts[:, law.free], axis=0)
     if starts.shape[1] != law.n_params:
         raise FitError(f"starts must have {law.n_params} columns {list(law.param_names)}")
     problem = Problem(law, X, y, obj, weights)
