@@ -32,7 +32,7 @@ reproduce: notebook-env
 
 ## Unit, recovery, notebook and end-to-end tests.
 test: dev-env
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 ## Mutation testing of the code that decides verdicts, intervals and hold-out scores: prints
 ## the mutants no fast test kills (docs/mutation-testing.md). Slow (tens of minutes); not in `test`.
