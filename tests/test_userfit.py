@@ -123,14 +123,6 @@ def test_holdout_of_everything_is_refused(tmp_path):
         userfit.fit_runs(EXAMPLE, holdout=45, n_bootstrap=0)
 
 
-@pytest.mark.slow
-def test_notebook_fit_your_runs(tmp_path):
-    from conftest import executed_images, run_notebook
-
-    results = run_notebook("fit_your_runs.ipynb", tmp_path, n_bootstrap=100)
-    assert results["fit"]["form"] == "chinchilla" and results["holdout"]["k"] == 3
-    assert (tmp_path / "out" / "report.html").is_file()
-    assert executed_images(tmp_path / "fit_your_runs.ipynb") >= 2
 
 
 def test_compute_only_power_law_derives_c_from_n_and_d(tmp_path):

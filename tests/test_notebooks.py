@@ -1,0 +1,160 @@
+"""Every notebook end to end under papermill, checked through the results.json it writes.
+
+One parametrised test runs each replication at its ``ci`` profile (once per session: the
+Dask comparison in test_scheduler reuses the run) and hands the results to that
+replication's own checks below, whose expected values come from the publications or the
+reference notes, not from an earlier run. The "fit your own runs" notebook, which has no
+spec, follows.
+"""
+
+import itertools
+import json
+
+import pytest
+
+from conftest import executed_images, load_or_skip, run_notebook, run_replication_ci
+from scalerepro import spec
+
+
+def check_chinchilla_approach3(results, tmp_path):
+    claims = {c["id"]: c for c in results["claims"]}
+    expected = {f"{p}.{k}" for p in ("hoffmann2022", "besiroglu2024")
+                for k in ("E", "A", "B", "alpha", "beta", "a")} | {"besiroglu2024.tokens_per_param"}
+    expected |= {"hoffmann2022.approach2.a", "hoffmann2022.approach2.b", "hoffmann2022.approach1.a"}
+    assert set(claims) == expected
+    # Expected verdicts from the publications, not from a previous run. Even the ci grid finds
+    # the optimum, which is Besiroglu et al.'s refit: each of their claims replicates. A
+    # Hoffmann et al. value replicates when it lies inside Besiroglu et al.'s published 95%
+    # interval (Table 1): A 406.4 in [285.2, 743.6] and alpha 0.34 in [0.317, 0.373] do;
+    # E 1.69, B 410.7 and beta 0.28 do not; nor does a = 0.46, 2.7 published SEs (0.020) below
+    # their a = 0.513.
+    s = spec.load_spec("chinchilla_approach3")
+    besiroglu = {c["id"].split(".")[1]: c for c in s.claims if c["id"].startswith("besiroglu2024.")}
+    want = {f"besiroglu2024.{k}": "replicated" for k in besiroglu}
+    for k in ("E", "A", "B", "alpha", "beta"):
+        lo, hi = besiroglu[k]["published_interval"]
+        want[f"hoffmann2022.{k}"] = "replicated" if lo <= s.claim(f"hoffmann2022.{k}")["published"] <= hi \
+            else "not_replicated"
+    want["hoffmann2022.a"] = "not_replicated"
+    assert {k: claims[k]["verdict"] for k in want} == want
+    assert [want[f"hoffmann2022.{k}"] for k in ("E", "A", "B", "alpha", "beta")] == \
+        ["not_replicated", "replicated", "not_replicated", "replicated", "not_replicated"]
+    assert 0.49 < claims["besiroglu2024.a"]["reproduced"] < 0.54
+    # approach 2 on Hoffmann's IsoFLOP runs (issue 14): the range the issue asks for
+    assert 0.47 <= claims["hoffmann2022.approach2.a"]["reproduced"] <= 0.52
+    assert claims["hoffmann2022.approach1.a"]["verdict"] == "not_testable"
+    assert executed_images(tmp_path / "chinchilla_approach3.ipynb") >= 3
+
+
+def check_kaplan2020(results, tmp_path):
+    s = spec.load_spec("kaplan2020")
+    claims = {c["id"]: c for c in results["claims"]}
+    assert set(claims) == {c["id"] for c in s.claims}
+    porian_ids = [i for i in claims if i.startswith("porian2024.")]
+    assert len(porian_ids) == 11
+    for cid in porian_ids:
+        c = claims[cid]
+        assert c["verdict"] == "replicated", (cid, c["reproduced"], c["published_interval"])
+        lo, hi = c["reproduced_interval"]
+        assert lo < c["reproduced"] < hi
+    for cid in ("kaplan2020.alpha_N", "kaplan2020.alpha_D", "kaplan2020.alpha_C_min", "kaplan2020.n_opt_exponent"):
+        assert claims[cid]["verdict"] == "not_testable" and claims[cid]["note"]
+    # Pearce & Song 2024 (Section 3) publish 0.78; the spec's rule allows 0.02
+    local = s.claim("pearce2024.local_exponent")
+    assert (local["published"], local["rule"]) == (0.78, {"kind": "abs_tol", "tol": 0.02})
+    assert claims[local["id"]]["verdict"] == "replicated"
+    assert claims[local["id"]]["reproduced"] == pytest.approx(0.78, abs=0.02)
+    assert {d["file"] for d in results["data"]} >= {"summary_df.pickle.xz", "summary_df_owt2.pickle.xz",
+                                                     "summary_df_kaplan_tuned_hparams.pickle.xz"}
+    assert executed_images(tmp_path / "kaplan2020.ipynb") >= 6
+
+
+def check_loss_to_loss(results, tmp_path):
+    claims = {c["id"]: c for c in results["claims"]}
+    assert len(claims) == 105 and all(c["reproduced"] is not None for c in claims.values())
+    keys = ["fineweb", "fineweb_edu", "proof_pile_2", "slimpajama", "smollm", "starcoder"]
+    must_replicate = [f"brandfonbrener2024.E.{k}" for k in keys]
+    must_replicate += [f"brandfonbrener2024.train_to_train.{a}__{b}.{p}"
+                       for a, b in itertools.permutations(keys, 2) for p in ("kappa", "K")]
+    must_replicate += [f"brandfonbrener2024.test_to_test.hellaswag.fineweb_edu__{k}.{p}"
+                       for k in keys if k != "fineweb_edu" for p in ("kappa", "K")]
+    must_replicate += [f"brandfonbrener2024.train_to_test.fineweb_edu__{t}.{p}"
+                       for t in ("hellaswag", "mmlu_humanities", "mmlu_stem") for p in ("kappa", "K")]
+    must_replicate += [f"brandfonbrener2024.extrapolation.{t}.{m}"
+                       for t in ("hellaswag", "arc_easy", "mmlu_humanities", "mmlu_stem")
+                       for m in ("train_to_test", "test_to_test", "flops_to_loss", "identity")]
+    failed = [cid for cid in must_replicate if claims[cid]["verdict"] != "replicated"]
+    assert not failed, failed
+    # bootstrap intervals of the train-to-train claims contain their point estimates
+    for cid in must_replicate[6:66]:
+        lo, hi = claims[cid]["reproduced_interval"]
+        assert lo <= claims[cid]["reproduced"] <= hi, cid
+    # the optimizer-dependent column carries both fits and never a forced failure
+    for t in ("hellaswag", "arc_easy", "mmlu_humanities", "mmlu_stem"):
+        c = claims[f"brandfonbrener2024.extrapolation.{t}.scaling_law"]
+        assert c["verdict"] in {"replicated", "inconclusive"} and c["reproduced_interval"] is not None
+    # every converged refit met the stopping rule or settled with a coefficient at the edge;
+    # none is reported while still moving
+    outcomes = {r["scaling_law_outcome"] for r in results["tables"]["extrapolation_predictions"]}
+    assert all(o == "converged" or o.startswith("settled at the edge") for o in outcomes), outcomes
+    assert claims["brandfonbrener2024.train_to_train_extrapolation.mean_error"]["reproduced"] < 3.0
+    assert {"stage1_train_loss", "train_to_train", "extrapolation_errors"} <= set(results["tables"])
+    # the comparison shown next to FLOPs-to-loss is the converged fit without C0 (reference notes:
+    # 3.17 / 15.83 / 4.23 / 6.42), and it is no claim
+    variants = {r["task"]: r for r in results["tables"]["extrapolation_method_variants"]}
+    unshifted = [round(variants[t]["FLOPs-to-loss / converged, no C0"], 2)
+                 for t in ("hellaswag", "arc_easy", "mmlu_humanities", "mmlu_stem")]
+    assert unshifted == [3.17, 15.83, 4.23, 6.42]
+    executed = tmp_path / "loss_to_loss.ipynb"
+    assert executed_images(executed) >= 2
+    outputs = [json.dumps(o) for c in json.loads(executed.read_text())["cells"] for o in c.get("outputs", [])]
+    assert not [o for o in outputs if "PosixPath(" in o], "a cell prints the path returned by rec.add_figure"
+
+
+def check_misfitting_sensitivity(results, tmp_path):
+    claims = {c["id"]: c for c in results["claims"]}
+    assert set(claims) == {"misfitting2025.spread_1e23", "misfitting2025.sum_vs_mean"}
+    assert all(c["reproduced"] is not None for c in claims.values())
+    # even the ci grid reaches the known default optimum (A 477.8, alpha 0.3473)
+    assert results["fit"]["params"]["alpha"] == pytest.approx(0.3473, abs=2e-3)
+    assert results["fit"]["form"]["name"] == "chinchilla"
+    variants = {r["variant"]: r for r in results["tables"]["variants"]}
+    assert len(variants) == 22 and "data: keep the outliers" in variants
+    assert all(k in variants["default"] for k in ("N_opt@1e+21", "tokens_per_param@1e+25", "converged"))
+    assert {r["variant"] for r in results["tables"]["bootstrap_intervals"]} == {
+        "default", "objective: Huber on raw loss", "objective: MSE on log loss",
+        "objective: MAE on log loss (L-BFGS-B)"}
+    assert executed_images(tmp_path / "misfitting_sensitivity.ipynb") >= 2
+
+
+#: replication -> (the registry data it needs, its checks)
+REPLICATIONS = {
+    "chinchilla_approach3": (("besiroglu2024_chinchilla", None), check_chinchilla_approach3),
+    "kaplan2020": (("porian2024_discrepancies", "summary_df.pickle.xz"), check_kaplan2020),
+    "loss_to_loss": (("brandfonbrener2024_loss_to_loss", "sweep.csv"), check_loss_to_loss),
+    "misfitting_sensitivity": (("besiroglu2024_chinchilla", None), check_misfitting_sensitivity),
+}
+
+
+def test_every_replication_is_checked_here():
+    assert set(REPLICATIONS) == set(spec.list_specs())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(REPLICATIONS))
+def test_replication_notebook_ci_profile(name, tmp_path):
+    (dataset, file), check = REPLICATIONS[name]
+    load_or_skip(dataset, file)
+    results = run_replication_ci(name, tmp_path)
+    assert results["status"] == "ok" and results["profile"] == "ci"
+    assert {c["id"] for c in results["claims"]} == {c["id"] for c in spec.load_spec(name).claims}
+    check(results, tmp_path)
+
+
+@pytest.mark.slow
+def test_fit_your_runs_notebook(tmp_path):
+
+    results = run_notebook("fit_your_runs.ipynb", tmp_path, n_bootstrap=100)
+    assert results["fit"]["form"] == "chinchilla" and results["holdout"]["k"] == 3
+    assert (tmp_path / "out" / "report.html").is_file()
+    assert executed_images(tmp_path / "fit_your_runs.ipynb") >= 2
