@@ -72,7 +72,7 @@ def test_recorder_write_fills_checklist_from_the_fit(tmp_path, synthetic):
     assert items["initialization"]["value"].startswith(
         f"6 starts, {record['initialization']['n_starts_converged']} converged")
     assert items["points"]["value"] == "50 used, 2 dropped (2 x diverged run)"
-    assert items["uncertainty"]["value"].startswith(f"{boot.to_dict()['method']}: 16 resamples, 95% intervals")
+    assert items["uncertainty"]["value"].startswith(f"{boot.record()['method']}: 16 resamples, 95% intervals")
     assert "resampling points: 16 resamples, seed 2" in items["resampling"]["value"]
     assert items["n_laws_params"]["value"] == "1 fit: main (chinchilla, 5 parameters)"
     # the tiny spec's claims answer validation; its purpose is declared, not recorded
@@ -99,7 +99,7 @@ def test_no_bootstrap_leaves_uncertainty_missing(synthetic):
 
 def test_user_fit_without_spec(synthetic):
     result, boot = synthetic
-    run = json_safe({"fits": {"mine": {**result.record(), "bootstrap": boot.to_dict()}},
+    run = json_safe({"fits": {"mine": {**result.record(), "bootstrap": boot.record()}},
                      "data": [{"dataset": None, "file": "my_runs.csv", "sha256": "ab" * 32}]})
     entries = checklist.evaluate(run)
     items = by_id(entries)
@@ -127,7 +127,7 @@ def test_registry_answers_metric_and_raw_values():
 
 def test_several_fits_are_labelled_and_non_convergence_shown(synthetic):
     result, boot = synthetic
-    main = {**result.record(), "bootstrap": boot.to_dict()}
+    main = {**result.record(), "bootstrap": boot.record()}
     other = copy.deepcopy(main)
     other["objective"]["text"] = "MSE on log loss, averaged"
     other["converged"], other["message"] = False, "max_iter reached"
@@ -164,7 +164,7 @@ def test_claim_intervals_answer_uncertainty_without_a_fit_bootstrap(synthetic):
 
 def test_recorded_wins_over_declared(synthetic):
     result, boot = synthetic
-    run = json_safe({"fits": {"main": {**result.record(), "bootstrap": boot.to_dict()}}, "data": []})
+    run = json_safe({"fits": {"main": {**result.record(), "bootstrap": boot.record()}}, "data": []})
     items = by_id(checklist.evaluate(run, {"declared": {"objective": "whatever we say"}}))
     assert items["objective"]["status"] == "recorded"
     assert items["objective"]["value"] == result.record()["objective"]["text"]
@@ -252,7 +252,7 @@ def test_about_answers_become_declared_in_the_users_words(tmp_path, synthetic):
     assert about == {"training_data": "C4 (en), deduplicated",
                      "hyperparameters": "cosine schedule to 10%, LR swept per size",
                      "counting": "non-embedding N; C = 6ND", "metric": "val loss, nats/token, no smoothing"}
-    run = json_safe({"fits": {"mine": {**result.record(), "bootstrap": boot.to_dict()}},
+    run = json_safe({"fits": {"mine": {**result.record(), "bootstrap": boot.record()}},
                      "data": [{"dataset": "user", "file": "/x/my_runs.csv", "sha256": "ab" * 32}],
                      "purpose": "Fit L = ... (generic)", "declared": about})
     items = by_id(checklist.evaluate(run))

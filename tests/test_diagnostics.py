@@ -7,9 +7,9 @@ from scalerepro.diagnostics import CODES, Diagnostic, DiagnosticError, sorted_by
 
 def test_record_round_trips_and_names_its_code():
     d = Diagnostic("collinear_design", "error", "D/N is constant", ["N", "D"])
-    assert d.to_dict() == {"code": "collinear_design", "severity": "error", "message": "D/N is constant",
+    assert d.record() == {"code": "collinear_design", "severity": "error", "message": "D/N is constant",
                            "subjects": ["N", "D"]}
-    assert Diagnostic.from_dict(d.to_dict()) == d
+    assert Diagnostic.from_record(d.record()) == d
     assert "[collinear_design]" in str(d)
 
 
@@ -24,7 +24,7 @@ def test_worst_and_order():
           Diagnostic("not_identified", "error", "e")]
     assert worst(ds) == "error" and worst(ds[:2]) == "warning" and worst([]) is None
     assert [d.severity for d in sorted_by_severity(ds)] == ["error", "warning", "info"]
-    assert worst([d.to_dict() for d in ds[1:2]]) == "info"
+    assert worst([d.record() for d in ds[1:2]]) == "info"
 
 
 def test_issue_codes_are_known():

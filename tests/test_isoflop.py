@@ -103,7 +103,7 @@ def test_plain_call_has_no_interval_and_says_so():
     assert fit.interval is None and "noise_sd" in fit.no_interval_reason
     record = fit.record()
     assert record["interval"] is None and record["warnings"] == [f"no interval: {fit.no_interval_reason}"]
-    assert fit.replicate_summary().to_dict()["intervals"] == {}
+    assert fit.replicate_summary().record()["intervals"] == {}
     with pytest.raises(IsoflopError, match="zero-width"):
         isoflop.analyse_isoflops(budgets, noise_sd=0.0)
     _, noisy = isoflop.analyse_isoflops(budgets, noise_sd=0.002, n_replicates=200)
@@ -129,7 +129,7 @@ def test_fit_record_names_dropped_budgets_and_the_replicate_interval():
     assert record["points_used"] == len(optima) - 1
     assert record["points_dropped"] == [{"flops": 1e20, "reason": "loss minimum at the edge of the sampled sizes"}]
     assert record["optimizer"]["name"] == "closed form" and record["converged"] is True
-    summary = fit.replicate_summary(seed=7).to_dict()
+    summary = fit.replicate_summary(seed=7).record()
     assert summary["seed"] == 7 and summary["intervals"]["a"] == list(fit.interval)
     assert summary["n_resamples"] == fit.replicate_exponents.size
 

@@ -117,7 +117,7 @@ def test_bootstrap_interval_covers_truth_and_shrinks_with_noise():
     narrow = bootstrap_ols(x, y, TRUTH["E_x"], TRUTH["E_y"], n_resamples=500, seed=1)
     assert np.diff(narrow.interval("kappa"))[0] < np.diff(wide.interval("kappa"))[0] / 3
     assert wide.n_failed == 0 and len(wide.samples["kappa"]) == 500 and wide.resampling == "matched runs"
-    assert wide.to_dict()["intervals"]["kappa"] == list(wide.interval("kappa"))
+    assert wide.record()["intervals"]["kappa"] == list(wide.interval("kappa"))
 
 
 def sweep():

@@ -44,7 +44,7 @@ def test_bootstrap_reports_the_share_of_failed_resamples():
         result = fit(laws.Chinchilla(), X, y, starts=TRUTH[None, :] + 0.3, options={"max_iter": 2})
     boot = bootstrap(result, X, y, n_resamples=50, seed=0)
     assert boot.n_failed > 0
-    assert boot.to_dict()["failed_share"] == pytest.approx(boot.n_failed / 50)
+    assert boot.record()["failed_share"] == pytest.approx(boot.n_failed / 50)
     assert any("failed to converge" in w and "%" in w for w in boot.warnings())
 
 

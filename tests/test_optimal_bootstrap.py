@@ -74,7 +74,7 @@ def test_bootstrap_is_deterministic_and_matches_a_looped_refit():
     idx = np.repeat(np.arange(80), counts)
     single = fit(law, X[idx], y[idx], starts=result.theta[None, :])
     np.testing.assert_allclose(b1.theta_samples[0], single.theta, rtol=1e-6)
-    assert b1.n_failed == 0 and b1.to_dict()["n_resamples"] == 20
+    assert b1.n_failed == 0 and b1.record()["n_resamples"] == 20
 
 
 def test_bootstrap_rejects_negative_counts():
@@ -98,7 +98,7 @@ def test_refits_settled_at_an_edge_are_kept_at_their_limit():
     assert boot.n_settled == 20 and boot.n_failed == 0
     assert boot.interval("E") == (0.0, 0.0)
     assert np.isfinite(boot.theta_samples).all()
-    assert boot.to_dict()["n_settled_at_edge"] == 20
+    assert boot.record()["n_settled_at_edge"] == 20
     assert any("settled" in w and "limit" in w for w in boot.warnings())
 
 
@@ -120,8 +120,8 @@ def test_percentile_interval_has_the_stated_level(level, expected):
     boot = boot_of(values, level)
     assert boot.interval("x") == pytest.approx(expected, abs=1e-12)
     assert boot.intervals()["x"] == pytest.approx(list(expected), abs=1e-12)
-    assert boot.to_dict()["intervals"]["x"] == pytest.approx(list(expected), abs=1e-12)
-    assert boot.to_dict()["level"] == level
+    assert boot.record()["intervals"]["x"] == pytest.approx(list(expected), abs=1e-12)
+    assert boot.record()["level"] == level
 
 
 def test_percentile_interval_equals_numpy_on_skewed_samples():

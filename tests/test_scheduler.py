@@ -186,7 +186,7 @@ def test_bootstrap_on_dask_gives_identical_intervals(chinchilla_fit, client, gro
     there = bootstrap(result, X, y, n_resamples=240, seed=11, groups=groups, derived=derived, client=client)
     assert np.array_equal(here.theta_samples, there.theta_samples)  # the same weights, refit alike
     assert here.intervals() == there.intervals() and here.n_failed == there.n_failed
-    assert here.to_dict()["intervals"]["a"] == there.to_dict()["intervals"]["a"]
+    assert here.record()["intervals"]["a"] == there.record()["intervals"]["a"]
     # and it was really chunked: several tasks, not one
     other = bootstrap(result, X, y, n_resamples=240, seed=12, groups=groups, client=client)
     assert other.intervals() != here.intervals()

@@ -32,7 +32,7 @@ STAGE = ROOT / "build" / "mutation"
 EQUIVALENT = ROOT / "docs" / "equivalent-mutants.yaml"
 
 # Area -> [(module, [functions])]: the functions that compute a number or a verdict a
-# user reads ("Class.method" for methods). Text-only helpers (describe, to_dict, warnings)
+# user reads ("Class.method" for methods). Text-only helpers (describe, record, warnings)
 # are left out.
 TARGETS = {
     "objective": [("objective", ["Objective.__post_init__", "Objective.terms", "Objective.total",

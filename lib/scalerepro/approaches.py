@@ -117,7 +117,7 @@ class AllocationFit:
                 "bootstrap": {"n_resamples": self.n_resamples, "n_failed": self.n_failed, "seed": self.seed},
                 "points_used": int(used.sum()), "points_dropped": int((~used.astype(bool)).sum()),
                 "points": self.points.to_dict(orient="records"),
-                "diagnostics": [d.to_dict() for d in self.diagnostics]}
+                "diagnostics": [d.record() for d in self.diagnostics]}
 
     def summary(self) -> str:
         def fmt(v, iv):

@@ -80,7 +80,7 @@ class BootstrapResult:
                        f"({self.failed_share:.1%}) failed to converge and were excluded")
         return out
 
-    def to_dict(self) -> dict:
+    def record(self) -> dict:
         return {
             "method": "nonparametric bootstrap, percentile intervals",
             "resampling": self.resampling,

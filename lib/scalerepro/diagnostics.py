@@ -77,12 +77,12 @@ class Diagnostic:
             raise DiagnosticError(f"unknown severity {self.severity!r}; valid: {', '.join(SEVERITIES)}")
         object.__setattr__(self, "subjects", tuple(self.subjects))
 
-    def to_dict(self) -> dict:
+    def record(self) -> dict:
         return {"code": self.code, "severity": self.severity, "message": self.message,
                 "subjects": list(self.subjects)}
 
     @classmethod
-    def from_dict(cls, record: dict) -> "Diagnostic":
+    def from_record(cls, record: dict) -> "Diagnostic":
         return cls(record["code"], record["severity"], record["message"], tuple(record.get("subjects", ())))
 
     def __str__(self) -> str:

@@ -96,7 +96,7 @@ class Identifiability:
     influence: dict | None = None
     seconds: float = 0.0
 
-    def to_dict(self) -> dict:
+    def record(self) -> dict:
         return {"outcome": self.outcome, "unidentified": list(self.unidentified),
                 "flat_directions": self.directions, "starts_at_best": self.starts_at_best,
                 "profiles": self.profiles, "influence": self.influence, "seconds": round(self.seconds, 3)}

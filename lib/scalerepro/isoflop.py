@@ -251,7 +251,7 @@ class ReplicateSummary:
     fit: "PowerLawFit"
     seed: int | None = None
 
-    def to_dict(self) -> dict:
+    def record(self) -> dict:
         f = self.fit
         return {"method": "noise replicates (Porian et al.): each IsoFLOP curve refitted with "
                           "Gaussian noise on the losses, then the power law refitted per replicate",

@@ -211,7 +211,7 @@ def bootstrap_ols(x, y, E_x: float, E_y: float, n_resamples: int, seed: int = 0,
                   level: float = 0.95) -> BootstrapResult:
     """Bootstrap of kappa and K over resamples of the matched runs (shifts fixed), as the
     same :class:`~scalerepro.bootstrap.BootstrapResult` every fit's bootstrap returns
-    (``.interval("kappa")``, ``.to_dict()``); each resample's fit is the closed-form
+    (``.interval("kappa")``, ``.record()``); each resample's fit is the closed-form
     weighted OLS, all resamples at once.
 
     A resample whose points all share one x value has no slope and is dropped (counted in

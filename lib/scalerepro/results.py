@@ -149,7 +149,7 @@ class Recorder:
         """
         record = dict(fit_result.record())
         self.seconds[f"fit.{name}"] = record.pop("seconds", None)
-        boot = bootstrap.to_dict() if hasattr(bootstrap, "to_dict") else None
+        boot = bootstrap.record() if bootstrap is not None else None
         if boot is not None:
             boot = dict(boot)
             self.seconds[f"bootstrap.{name}"] = boot.pop("seconds", None)
@@ -185,10 +185,6 @@ class Recorder:
     def warn(self, message: str) -> None:
         if message not in self.warnings:
             self.warnings.append(str(message))
-
-    def set_checklist(self, checklist) -> None:
-        """Attach the filled (Mis)Fitting checklist (a dict, or an object with ``to_dict``)."""
-        self.checklist = checklist.to_dict() if hasattr(checklist, "to_dict") else checklist
 
     # ------------------------------------------------------------------ output
     def _evaluate(self, c: dict) -> dict:

@@ -421,8 +421,8 @@ def _build_results(uf: UserFit) -> dict:
     results["timing"].update(seconds=round(uf.seconds, 3), end=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     results["replication"] = None
     results["status"] = "ok"
-    results["diagnostics"] = [d.to_dict() for d in uf.diagnostics]
-    results["identifiability"] = uf.identifiability.to_dict() if uf.identifiability else None
+    results["diagnostics"] = [d.record() for d in uf.diagnostics]
+    results["identifiability"] = uf.identifiability.record() if uf.identifiability else None
     results["data"][0]["rows"] = len(uf.frame)
     results["data"][0]["columns"] = uf.frame.attrs.get("roles", {})
     n_runs = uf.frame["run"].nunique() if "run" in uf.frame.columns else len(uf.frame)

@@ -278,7 +278,7 @@ def variant_record(vr: sensitivity.VariantResult, budgets, in_spread: bool) -> d
         record["dropped_by_reason"] = vr.data.selection.selection_record()["dropped_by_reason"]
     if vr.error is not None:  # the variant's fit raised (sensitivity.failed_variant)
         record["error"] = vr.error
-    record["diagnostics"] = [d.to_dict() for d in vr.diagnostics]
+    record["diagnostics"] = [d.record() for d in vr.diagnostics]
     return record
 
 
@@ -331,7 +331,7 @@ def build_results(us: UserSensitivity) -> dict:
         "variants": records,
         "skipped": result.skipped + us.not_applicable,
         "spread": spread,
-        "diagnostics": [d.to_dict() for d in us.diagnostics],
+        "diagnostics": [d.record() for d in us.diagnostics],
         "warnings": list(us.warnings),
         "timing": {"start": us.started, "seconds": round(us.seconds, 3),
                    "default_fit_seconds": round(default.fit.seconds, 3) if default and default.fit else None},
