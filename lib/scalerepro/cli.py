@@ -452,7 +452,7 @@ def cmd_fit(args) -> int:
         print(_allocation_text(results["compute_optimal"]))
     if results.get("approaches"):
         print(_approaches_text(results))
-    return _fit_epilogue(args, results)
+    return _epilogue(args, results)
 
 
 def _report_approaches_only(args, results: dict) -> int:
@@ -460,11 +460,12 @@ def _report_approaches_only(args, results: dict) -> int:
     print(f"{selection.get('rows_read')} rows read, {selection.get('rows_used')} used (approach {args.approach}; "
           "no law fitted)")
     print(_approaches_text(results))
-    return _fit_epilogue(args, results)
+    return _epilogue(args, results)
 
 
-def _fit_epilogue(args, results: dict) -> int:
-    """Diagnostics, warnings, where the outputs are, and the exit status (--strict)."""
+def _epilogue(args, results: dict) -> int:
+    """Diagnostics, warnings, where the outputs are, and the exit status (--strict): the end of
+    both ``fit`` and ``sensitivity``."""
     if results.get("diagnostics"):
         print(_diagnostics_text(results["diagnostics"]))
     # the same warnings as the report's warning box: a terminal user must see them too
@@ -586,16 +587,7 @@ def cmd_sensitivity(args) -> int:
         if s.get("max_variant"):
             print(f"C = {b['C']:.3g}: tokens per parameter spread {s['ratio']:.3g}x over {s['n_variants']} variants "
                   f"({s['min']:.3g} {s['min_variant']} to {s['max']:.3g} {s['max_variant']})")
-    if results.get("diagnostics"):
-        print(_diagnostics_text(results["diagnostics"]))
-    for message in results.get("warnings", []):
-        print(f"warning: {message}", file=sys.stderr, flush=True)
-    print(f"wrote {args.out}/results.json and {args.out}/report.html")
-    errors = [d for d in results.get("diagnostics", []) if d["severity"] == "error"]
-    if args.strict and errors:
-        print(f"scalerepro: --strict: {len(errors)} diagnostic(s) of severity error", file=sys.stderr)
-        return 1
-    return 0
+    return _epilogue(args, results)
 
 
 COMMANDS = (add_list, add_run, add_report, add_data, add_fit, add_sensitivity)
