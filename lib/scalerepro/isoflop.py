@@ -246,7 +246,7 @@ class PowerLawFit:
 @dataclass(frozen=True)
 class ReplicateSummary:
     """Porian et al.'s noise-replicate interval of a :class:`PowerLawFit`, summarised like
-    a bootstrap (``to_dict``) so that results and the checklist record it."""
+    a bootstrap (``record``) so that results and the checklist record it."""
 
     fit: "PowerLawFit"
     seed: int | None = None
