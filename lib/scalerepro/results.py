@@ -58,7 +58,7 @@ def json_safe(obj):
     return obj
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     """Write to a temporary file in the same directory, then rename over ``path``.
 
     A reader (or a crash) sees either the old file or the new one, never half of one.
@@ -68,12 +68,23 @@ def write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "x") as f:
-            json.dump(json_safe(data), f, indent=2, allow_nan=False)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """``data`` as JSON (see :func:`json_safe`), written as :func:`write_text_atomic` does."""
+    write_text_atomic(path, json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
+
+
+def write_report_and_results(out_dir, html: str, results: dict) -> None:
+    """``out_dir/report.html`` and ``out_dir/results.json`` of a command run on a user's
+    runs, each landing by rename (both are rendered before either is written)."""
+    write_text_atomic(Path(out_dir) / "report.html", html)
+    write_json_atomic(Path(out_dir) / "results.json", results)
 
 
 def _number(value, what):

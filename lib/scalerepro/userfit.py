@@ -31,8 +31,6 @@ severity and a message (see :mod:`scalerepro.diagnostics`).
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -48,7 +46,7 @@ from .data import sha256_file
 from .diagnostics import Diagnostic, sorted_by_severity
 from .fit import FitResult, FitStatus, fit
 from .law_registry import get_law
-from .results import Recorder, json_safe, write_json_atomic
+from .results import Recorder, json_safe, write_report_and_results
 from .spec import Spec
 from .validate import InputError
 
@@ -477,16 +475,6 @@ def _build_results(uf: UserFit) -> dict:
     return json_safe(results)
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_outputs(uf: UserFit, out_dir) -> dict:
     """Write ``out_dir/report.html`` and ``out_dir/results.json``. Both are rendered in
     memory first, so an error leaves nothing half-written; each lands by rename."""
@@ -496,10 +484,7 @@ def write_outputs(uf: UserFit, out_dir) -> dict:
     results = build_results(uf)
     with _quiet_numpy():
         html = render_report(results, figures=fit_figures(uf, results))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_text_atomic(out_dir / "report.html", html)
-    write_json_atomic(out_dir / "results.json", results)
+    write_report_and_results(out_dir, html, results)
     return results
 
 

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from . import laws, runs_input, sensitivity
 from .data import sha256_file
 from .diagnostics import Diagnostic, sorted_by_severity
-from .results import environment, json_safe, write_json_atomic
+from .results import environment, json_safe, write_report_and_results
 from .validate import InputError
 
 #: Resamples per variant: the default's as many as ``scalerepro fit``; the other Newton
@@ -357,14 +357,9 @@ def write_outputs(us: UserSensitivity, out_dir) -> dict:
     """Write ``out_dir/report.html`` and ``out_dir/results.json``; both are rendered in
     memory first, so an error leaves nothing half-written."""
     from .report import render_sensitivity_report
-    from .userfit import _write_text_atomic
-
     results = build_results(us)
     html = render_sensitivity_report(results, figures(us))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_text_atomic(out_dir / "report.html", html)
-    write_json_atomic(out_dir / "results.json", results)
+    write_report_and_results(out_dir, html, results)
     return results
 
 
