@@ -20,7 +20,7 @@ def synthetic_runs(n=150, noise=0.0, seed=0, truth=TRUTH):
 COARSE = laws.grid(a=[0, 5, 10], b=[0, 5, 10], e=[-1, 0, 1], alpha=[0, 0.5, 1], beta=[0, 0.5, 1])
 
 
-@pytest.mark.parametrize("law", [laws.Chinchilla(), laws.Chinchilla(tied=True)], ids=["free", "tied"])
+@pytest.mark.parametrize("law", [laws.Chinchilla(), get_law("chinchilla_tied")], ids=["free", "tied"])
 @pytest.mark.parametrize("space", ["log", "raw"])
 def test_gradient_and_hessian_match_finite_differences(law, space):
     X, y = synthetic_runs(40, noise=0.01)
@@ -279,3 +279,28 @@ def test_status_says_how_each_fit_ended():
     N = np.geomspace(1e7, 1e9, 6)
     edge = fit(laws.Chinchilla(), np.c_[N, 20 * N], 400 * N ** -0.3 + 400 * (20 * N) ** -0.3, starts=COARSE, warn=False)
     assert edge.status is FitStatus.SETTLED_AT_EDGE and edge.outcome.startswith("settled at the edge")
+
+
+def test_status_is_the_one_stored_truth_of_how_a_fit_ended():
+    # converged, outcome, the record and the warnings are all read from status: change the
+    # status and every one of them follows; converged cannot be set beside it
+    import dataclasses
+
+    from scalerepro.fit import FitStatus, numerical_warnings
+
+    X, y = synthetic_runs(40, noise=0.01)
+    result = fit(laws.Chinchilla(), X, y, starts=COARSE)
+    assert {"converged", "outcome"}.isdisjoint(f.name for f in dataclasses.fields(result))
+    with pytest.raises(AttributeError):
+        result.converged = False
+    assert result.converged and result.record()["converged"] is True and result.outcome == "converged"
+    stopped = dataclasses.replace(result, status=FitStatus.MAX_ITERATIONS)
+    assert not stopped.converged and stopped.outcome == "not converged"
+    assert stopped.record()["converged"] is False and stopped.record()["status"] == "max iterations"
+    assert any("did not converge" in w and "unreliable" in w for w in numerical_warnings(stopped))
+    edge = dataclasses.replace(result, status=FitStatus.SETTLED_AT_EDGE,
+                               stall={"drifting": {"e": -3.0}, "predictions_settled": True})
+    assert not edge.converged and edge.outcome == "settled at the edge: e -> -inf (E -> 0)"
+    assert any("its predictions can be used" in w for w in numerical_warnings(edge))
+    grid = dataclasses.replace(result, status=FitStatus.GRID_ONLY)
+    assert not grid.converged and not any("did not converge" in w for w in numerical_warnings(grid))

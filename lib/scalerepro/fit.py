@@ -35,9 +35,9 @@ OPTIMIZERS = ("newton", "profile", "L-BFGS-B", "BFGS", "least_squares", "grid")
 
 # ----------------------------------------------------------------------------- result
 class FitStatus(str, Enum):
-    """How a fit ended, as one value (rather than reading ``converged``, ``stall`` and the
-    optimizer's message together). ``NOT_IDENTIFIED`` is set by the identifiability checks
-    of a user's fit (:attr:`scalerepro.userfit.UserFit.status`), not by the optimizer."""
+    """How a fit ended: the one stored answer, from which ``FitResult.converged`` and
+    ``FitResult.outcome`` are derived. ``NOT_IDENTIFIED`` is set by the identifiability
+    checks of a user's fit (:attr:`scalerepro.userfit.UserFit.status`), not by the optimizer."""
 
     CONVERGED = "converged"
     SETTLED_AT_EDGE = "settled at the edge"  # predictions converged, a parameter runs off to 0 or inf
@@ -55,8 +55,8 @@ class FitResult:
     objective_value: float
     objective: Objective
     optimizer: dict
-    converged: bool
-    message: str
+    status: FitStatus  # how the best start ended (see fit_status)
+    message: str       # the optimizer's own message for the best start
     n_starts: int
     n_starts_converged: int
     best_start: np.ndarray
@@ -71,7 +71,8 @@ class FitResult:
     warnings: list = field(default_factory=list)
     seconds: float = 0.0
     input_ranges: dict = field(default_factory=dict)  # input name -> [min, max] of fitted points
-    stall: dict | None = None  # why a Newton fit stopped at max_iter (see stall_diagnosis)
+    # why a Newton fit stopped at max_iter, and which parameters kept drifting (see stall_diagnosis)
+    stall: dict | None = None
     # optimizer="profile": the (alpha, beta) profile landscape (see scalerepro.profile.landscape)
     landscape: dict | None = None
     # the data and objective the fit was made on, so that residuals, the objective elsewhere
@@ -84,23 +85,18 @@ class FitResult:
         return self.law.natural(self.theta)
 
     @property
-    def status(self) -> FitStatus:
-        if self.optimizer.get("name") == "grid":
-            return FitStatus.GRID_ONLY
-        if self.converged:
-            return FitStatus.CONVERGED
-        if self.stall and self.stall["predictions_settled"] and self.stall["drifting"]:
-            return FitStatus.SETTLED_AT_EDGE
-        return FitStatus.MAX_ITERATIONS
+    def converged(self) -> bool:
+        """Whether the best start met the stopping rule (read from :attr:`status`)."""
+        return self.status is FitStatus.CONVERGED
 
     @property
     def outcome(self) -> str:
-        """One short phrase for tables: 'converged', 'settled at the edge: <drifts>' (the
-        predictions converged, some parameters run off; see :func:`stall_diagnosis`), or
-        'not converged'."""
-        if self.converged:
+        """One short phrase for tables, from :attr:`status`: 'converged', 'settled at the edge:
+        <drifts>' (the predictions converged, some parameters run off; see
+        :func:`stall_diagnosis`), or 'not converged'."""
+        if self.status is FitStatus.CONVERGED:
             return "converged"
-        if self.stall and self.stall["predictions_settled"] and self.stall["drifting"]:
+        if self.status is FitStatus.SETTLED_AT_EDGE:
             return "settled at the edge: " + ", ".join(
                 self.law.describe_drift(name, d) for name, d in self.stall["drifting"].items())
         return "not converged"
@@ -247,7 +243,7 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
     dropped: records of
     points removed before the fit (``{"index", "reason"}``), kept in the result so the
     report can say which points were used. Returns the best start's :class:`FitResult`;
-    its ``converged`` flag is False when that start did not meet the stopping rule.
+    its ``status`` (:class:`FitStatus`) says how that start ended.
     Numerical problems are kept in ``result.warnings`` and also issued as
     :class:`~scalerepro.errors.FitWarning`, unless ``warn=False`` (for callers that report
     them themselves: refits, variants, own-run reports).
@@ -334,7 +330,7 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
     v, g, H = problem.value_grad_hess(thetas[best:best + 1], np.array([0]))
     result = FitResult(
         law=law, theta=thetas[best], objective_value=float(values[best]), objective=obj,
-        optimizer=opt_record, converged=bool(conv[best]), message=str(messages[best]),
+        optimizer=opt_record, status=fit_status(optimizer, bool(conv[best]), stall), message=str(messages[best]),
         n_starts=len(starts), n_starts_converged=int(conv.sum()), best_start=starts[best],
         start_objectives=values, start_thetas=thetas, start_converged=conv,
         gradient=g[0], hessian=H[0],
@@ -347,6 +343,19 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
     for message in result.warnings if warn else ():
         warnings.warn(message, FitWarning, stacklevel=2)
     return result
+
+
+def fit_status(optimizer: str, converged: bool, stall: dict | None) -> FitStatus:
+    """How the best start ended: a grid point (no optimization), the stopping rule met, or
+    stopped at the iteration cap -- with its predictions settled while some parameters
+    drift (the edge of the parameter space, see :func:`stall_diagnosis`) or not."""
+    if optimizer == "grid":
+        return FitStatus.GRID_ONLY
+    if converged:
+        return FitStatus.CONVERGED
+    if stall and stall["predictions_settled"] and stall["drifting"]:
+        return FitStatus.SETTLED_AT_EDGE
+    return FitStatus.MAX_ITERATIONS
 
 
 def newton_tolerances(options: dict) -> dict:
@@ -427,10 +436,9 @@ CONDITION_WARN = 1e10
 def numerical_warnings(result: FitResult, box=None) -> list[str]:
     """The problems a reader must be told about rather than have hidden."""
     out = []
-    if result.optimizer["name"] != "grid" and not result.converged:
+    if result.status in (FitStatus.MAX_ITERATIONS, FitStatus.SETTLED_AT_EDGE):
         usable = ("its predictions can be used, the drifting parameters cannot"
-                  if result.stall and result.stall["predictions_settled"] and result.stall["drifting"]
-                  else "treat the parameters as unreliable")
+                  if result.status is FitStatus.SETTLED_AT_EDGE else "treat the parameters as unreliable")
         out.append(f"the best start did not converge ({result.message}); {usable}")
     if box is not None:
         lo, hi = box
