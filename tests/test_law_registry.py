@@ -9,7 +9,7 @@ from scalerepro import kaplan_laws, laws, law_registry
 
 
 def test_registry_holds_the_core_and_the_papers_forms():
-    assert set(law_registry.LAWS) == set(laws.CORE_LAWS) | set(kaplan_laws.KAPLAN_LAWS) | {"power_law"}
+    assert set(law_registry.LAWS) == set(laws.CORE_LAWS) | set(kaplan_laws.KAPLAN_LAWS) | {"power_law", "chinchilla_tied"}
     assert law_registry.get_law("power_law") is kaplan_laws.KAPLAN_LAWS["kaplan2020_c_with_e"]
 
 
@@ -34,10 +34,10 @@ def test_the_registry_is_read_only():
 def test_a_law_says_whether_it_has_a_compute_optimal_allocation():
     from scalerepro import optimal
 
-    assert laws.Chinchilla().has_allocation and laws.Chinchilla(tied=True).has_allocation
+    assert laws.Chinchilla().has_allocation and law_registry.get_law("chinchilla_tied").has_allocation
     assert not law_registry.get_law("power_law").has_allocation and not laws.KaplanWithE().has_allocation
     params = {"E": 1.8, "A": 480.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}
     assert laws.Chinchilla().compute_optimal(params, 1e24)["N_opt"] == optimal.compute_optimal(params, 1e24)["N_opt"]
-    tied = laws.Chinchilla(tied=True).compute_optimal({"E": 1.8, "A": 480.0, "B": 2085.0, "alpha": 0.35}, 1e24)
+    tied = law_registry.get_law("chinchilla_tied").compute_optimal({"E": 1.8, "A": 480.0, "B": 2085.0, "alpha": 0.35}, 1e24)
     assert tied["a"] == 0.5
     assert laws.KaplanWithE().compute_optimal(params, 1e24) is None

@@ -16,6 +16,7 @@ import scipy.optimize
 from conftest import CHINCHILLA_TRUTH, law_runs
 from scalerepro import laws
 from scalerepro.fit import FitError, fit
+from scalerepro.law_registry import get_law
 from scalerepro.objective import Objective, Problem
 from scalerepro.profile import _local_minima, _nonnegative_lsq
 
@@ -95,7 +96,7 @@ def test_profile_recovers_a_noise_free_truth_exactly():
 def test_tied_profile_reaches_the_tied_grid_optimum():
     truth = dict(TRUTH, beta=TRUTH["alpha"])
     X, y = law_runs(laws.Chinchilla(), truth, 100, 0.01, 9, (7, 10), (9, 12))
-    law = laws.Chinchilla(tied=True)
+    law = get_law("chinchilla_tied")
     profile, grid = fit(law, X, y, optimizer="profile"), fit(law, X, y)
     same_optimum(profile, grid)
     assert profile.landscape["objective"].shape == (40,) and profile.landscape["tied"]

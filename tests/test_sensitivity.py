@@ -52,7 +52,7 @@ def test_starts():
     full = sensitivity.make_starts(Variant("g", "x"), law, X, y, CI_GRID, 0)
     assert full.shape == (243, 5)
     assert sensitivity.make_starts(Variant("g", "x"), law, X, y, None, 0).shape == (4500, 5)
-    assert sensitivity.make_starts(Variant("g", "x", tied=True), laws.Chinchilla(tied=True), X, y, CI_GRID, 0).shape == (81, 4)
+    assert sensitivity.make_starts(Variant("g", "x", tied=True), Variant("g", "x", tied=True).law(), X, y, CI_GRID, 0).shape == (81, 4)
     best = sensitivity.make_starts(Variant("b", "x", starts="best_grid", k=3), law, X, y, CI_GRID, 0)
     from scalerepro.fit import fit
     ranked = np.sort(fit(law, X, y, starts=full, optimizer="grid").start_objectives)[:3]

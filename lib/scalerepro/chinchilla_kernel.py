@@ -679,9 +679,11 @@ def trial_factors(opt):
     return np.array([1.0, opt["shorter_trial"]] + ([longer] if longer > 1.0 else []))
 
 
-def solver_for(problem, bounds, opt):
+def solver_for(problem, bounds, opt, tied: bool = False):
     """A function ``(theta0, rows) -> (theta, value, converged, iterations)`` running
-    :func:`solve_starts` on ``problem`` with the merged Newton options ``opt``."""
+    :func:`solve_starts` on ``problem`` with the merged Newton options ``opt``; ``tied``: the
+    law is the alpha = beta form, theta (a, b, e, exponent) (see
+    :func:`scalerepro.newton.chinchilla_form`)."""
     law, objective = problem.law, problem.objective
     p = law.n_params
     logN, logD, pair_N, pair_D, point_pair = design(problem.X)
@@ -699,7 +701,7 @@ def solver_for(problem, bounds, opt):
         theta, value = np.empty((B, p)), np.empty(B)
         converged, iterations = np.empty(B, np.bool_), np.empty(B, np.int64)
         solve_starts(theta0, rows, weights, scale, logN, logD, pair_N, pair_D, point_pair, target,
-                     bool(getattr(law, "tied", False)), HUBER if objective.kind == "huber" else MSE,
+                     bool(tied), HUBER if objective.kind == "huber" else MSE,
                      float(objective.delta), objective.space == "raw", lo, hi,
                      trial_factors(opt), int(opt["max_iter"]), float(opt["ftol_rel"]),
                      float(opt["gtol"]), float(opt["radius_init"]), float(opt["radius_max"]),

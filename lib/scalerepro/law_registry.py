@@ -11,7 +11,8 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from . import kaplan_laws
-from .laws import CORE_LAWS, Law
+from .constraints import constrain
+from .laws import CORE_LAWS, Chinchilla, Law
 
 
 def _register(registry: dict[str, Law], forms: dict[str, Law], source: str) -> None:
@@ -24,6 +25,8 @@ def _register(registry: dict[str, Law], forms: dict[str, Law], source: str) -> N
 def _build() -> dict[str, Law]:
     registry: dict[str, Law] = {}
     _register(registry, CORE_LAWS, "scalerepro.laws")
+    # Hoffmann's form with one exponent for N and D (a sensitivity variant): a tie, not a class
+    _register(registry, {"chinchilla_tied": constrain(Chinchilla(), tie={"beta": "alpha"})}, "scalerepro.law_registry")
     _register(registry, kaplan_laws.KAPLAN_LAWS, "scalerepro.kaplan_laws")
     # The plain compute law with an irreducible term, under the name users expect.
     _register(registry, {"power_law": kaplan_laws.KAPLAN_LAWS["kaplan2020_c_with_e"]}, "scalerepro.law_registry")

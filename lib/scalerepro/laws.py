@@ -129,19 +129,17 @@ class Chinchilla(Law):
     """L(N, D) = E + A / N^alpha + B / D^beta (Hoffmann et al. 2022, eq. 2).
 
     Fitted as log L = logsumexp(a - alpha log N, b - beta log D, e) with a = log A,
-    b = log B, e = log E, following Hoffmann et al. and Besiroglu et al. 2024. With
-    ``tied=True`` alpha = beta is a single parameter (a sensitivity variant).
+    b = log B, e = log E, following Hoffmann et al. and Besiroglu et al. 2024. The
+    alpha = beta variant is this law with a tie, ``fit(Chinchilla(), X, y, tie={"beta":
+    "alpha"})`` (registered as ``chinchilla_tied``), which the compiled kernel and the
+    profile optimizer also run (see :func:`scalerepro.newton.chinchilla_form`).
     """
 
-    tied: bool = False
     log_coefficients = {"a": "A", "b": "B", "e": "E"}
     name: str = field(default="chinchilla", init=False)
     equation: str = field(default="L = E + A/N^alpha + B/D^beta", init=False)
     inputs: tuple = field(default=("N", "D"), init=False)
-
-    @property
-    def param_names(self):
-        return ("a", "b", "e", "alpha") if self.tied else ("a", "b", "e", "alpha", "beta")
+    param_names: tuple = field(default=("a", "b", "e", "alpha", "beta"), init=False)
 
     def compute_optimal(self, params: dict, C) -> dict:
         """Hoffmann et al.'s eq. 4 under C = 6ND (see :func:`scalerepro.optimal.compute_optimal`)."""
@@ -162,8 +160,7 @@ class Chinchilla(Law):
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         logN, logD = np.log(X[:, 0]), np.log(X[:, 1])
         a, b, e = theta[:, 0:1], theta[:, 1:2], theta[:, 2:3]
-        alpha = theta[:, 3:4]
-        beta = alpha if self.tied else theta[:, 4:5]
+        alpha, beta = theta[:, 3:4], theta[:, 4:5]
         spanN = np.stack([alpha * logN.min(), alpha * logN.max()])
         spanD = np.stack([beta * logD.min(), beta * logD.max()])
         m = np.maximum(np.maximum(a - spanN.min(axis=0), b - spanD.min(axis=0)), e)
@@ -199,12 +196,7 @@ class Chinchilla(Law):
         return f, (e0, e1, e2 * total), logN, logD
 
     def _jacobian(self, P, logN, logD):
-        cols = [P[0], P[1], P[2], -logN * P[0]]
-        if self.tied:
-            cols[3] = cols[3] - logD * P[1]
-        else:
-            cols.append(-logD * P[1])
-        return np.stack(cols, axis=-1)
+        return np.stack([P[0], P[1], P[2], -logN * P[0], -logD * P[1]], axis=-1)
 
     def _outer_features(self, logN, logD):
         """For each term k, the per-point outer product m_k m_k^T of dt_k/dtheta."""
@@ -212,7 +204,7 @@ class Chinchilla(Law):
         M = np.zeros((3, n, p))
         M[0, :, 0], M[0, :, 3] = 1.0, -logN
         M[1, :, 1] = 1.0
-        M[1, :, 3 if self.tied else 4] = -logD
+        M[1, :, 4] = -logD
         M[2, :, 2] = 1.0
         return (M[..., :, None] * M[..., None, :]).reshape(3, n, p * p)
 
@@ -248,7 +240,7 @@ class Chinchilla(Law):
         f, P, logN, logD = self._softmax_terms(theta, X)
         c_gn, c_curv, c_grad = coefficients(f)
         shared = c_grad is c_curv
-        T = _chinchilla_assembly(self.tied, shared)
+        T = _chinchilla_assembly(shared)
         B, n = f.shape
         W = np.empty((B, T.shape[0], n))
         for k in range(3):
@@ -281,28 +273,21 @@ class Chinchilla(Law):
 
     def natural(self, theta):
         theta = np.asarray(theta, dtype=float)
-        alpha = float(theta[3])
-        beta = alpha if self.tied else float(theta[4])
         return {"E": float(np.exp(theta[2])), "A": float(np.exp(theta[0])),
-                "B": float(np.exp(theta[1])), "alpha": alpha, "beta": beta}
+                "B": float(np.exp(theta[1])), "alpha": float(theta[3]), "beta": float(theta[4])}
 
     def from_natural(self, E, A, B, alpha, beta=None):
-        values = [np.log(A), np.log(B), np.log(E), alpha]
-        if not self.tied:
-            values.append(alpha if beta is None else beta)
-        return np.array(values, dtype=float)
+        return np.array([np.log(A), np.log(B), np.log(E), alpha, alpha if beta is None else beta], dtype=float)
 
     def default_starts(self):
-        """Hoffmann et al.'s grid: 4500 starts (1125 when alpha = beta is tied)."""
-        axes = dict(a=np.arange(0, 26, 5.0), b=np.arange(0, 26, 5.0),
-                    e=np.arange(-1, 1.01, 0.5), alpha=np.arange(0, 2.01, 0.5))
-        if not self.tied:
-            axes["beta"] = np.arange(0, 2.01, 0.5)
-        return grid(**axes)
+        """Hoffmann et al.'s grid: 4500 starts (900 with alpha = beta tied, whose
+        constrained law keeps the distinct rows without beta)."""
+        return grid(a=np.arange(0, 26, 5.0), b=np.arange(0, 26, 5.0), e=np.arange(-1, 1.01, 0.5),
+                    alpha=np.arange(0, 2.01, 0.5), beta=np.arange(0, 2.01, 0.5))
 
 
 @functools.lru_cache(maxsize=None)
-def _chinchilla_assembly(tied: bool, shared_gradient: bool) -> np.ndarray:
+def _chinchilla_assembly(shared_gradient: bool) -> np.ndarray:
     """Map from per-point weight sums to the Chinchilla objective's Hessian and gradient.
 
     Term k of the log-sum-exp is linear in theta with dt_k/dtheta = m_k, where
@@ -316,9 +301,8 @@ def _chinchilla_assembly(tied: bool, shared_gradient: bool) -> np.ndarray:
     (rows, 6, p*p + p) with T[row, feature, out] the coefficient of that sum in each
     output entry (Hessian row-major, then gradient).
     """
-    p = 4 if tied else 5
-    beta = 3 if tied else 4
-    m = [((0, 0, 1.0), (3, 1, -1.0)), ((1, 0, 1.0), (beta, 2, -1.0)), ((2, 0, 1.0),)]
+    p = 5
+    m = [((0, 0, 1.0), (3, 1, -1.0)), ((1, 0, 1.0), (4, 2, -1.0)), ((2, 0, 1.0),)]
     product = {(0, 0): 0, (0, 1): 1, (0, 2): 2, (1, 1): 3, (2, 2): 4, (1, 2): 5}
     pairs = [(k, k) for k in range(3)] + [(k, l) for k in range(3) for l in range(k, 3)]
     rows = len(pairs) + (0 if shared_gradient else 3)
@@ -392,5 +376,4 @@ class KaplanWithE(Law):
 
 
 #: The forms defined here, by name; :mod:`scalerepro.law_registry` adds the papers' own.
-CORE_LAWS: dict[str, Law] = {"chinchilla": Chinchilla(), "chinchilla_tied": Chinchilla(tied=True),
-                             "kaplan_with_e": KaplanWithE(), "kaplan_nd": KaplanWithE()}
+CORE_LAWS: dict[str, Law] = {"chinchilla": Chinchilla(), "kaplan_with_e": KaplanWithE(), "kaplan_nd": KaplanWithE()}

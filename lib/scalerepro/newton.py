@@ -142,7 +142,7 @@ def newton_batch(problem: Problem, theta0: np.ndarray, bounds=None, rows=None, *
     if compiled:
         from .chinchilla_kernel import solver_for  # numba is imported only when it is used
 
-        solve = solver_for(problem, bounds, opt)
+        solve = solver_for(problem, bounds, opt, tied=chinchilla_form(problem.law) == "tied")
         parts = [np.arange(lo, min(lo + chunk, B)) for lo in range(0, B, chunk)]
     else:
         def solve(theta, rows_):
@@ -161,12 +161,26 @@ def newton_batch(problem: Problem, theta0: np.ndarray, bounds=None, rows=None, *
     return tuple(out)
 
 
+def chinchilla_form(law) -> str | None:
+    """Which form of the Chinchilla family ``law`` is, for the compiled kernel and the profile
+    optimizer: ``"free"`` (:class:`~scalerepro.laws.Chinchilla`), ``"tied"`` (it with beta
+    tied to alpha, or alpha to beta, and nothing else constrained: one exponent for both, the
+    free parameters a, b, e and that exponent), or None (any other law)."""
+    from .constraints import Constrained
+    from .laws import Chinchilla
+
+    if isinstance(law, Chinchilla):
+        return "free"
+    if (isinstance(law, Constrained) and isinstance(law.base, Chinchilla) and not law.fixed
+            and [sorted(pair) for pair in law.tie.items()] == [[3, 4]]):
+        return "tied"
+    return None
+
+
 def uses_compiled(problem: Problem) -> bool:
     """Whether :func:`newton_batch` runs ``problem`` compiled: the Chinchilla family with
     a Huber or MSE objective (and numba importable)."""
-    from .laws import Chinchilla
-
-    if not isinstance(problem.law, Chinchilla) or problem.objective.kind not in ("huber", "mse"):
+    if chinchilla_form(problem.law) is None or problem.objective.kind not in ("huber", "mse"):
         return False
     try:
         import numba  # noqa: F401

@@ -29,8 +29,7 @@ import numpy as np
 from numba import njit
 
 from .chinchilla_kernel import HUBER, MSE, design
-from .laws import Chinchilla
-from .newton import NEWTON_DEFAULTS, newton_batch
+from .newton import NEWTON_DEFAULTS, chinchilla_form, newton_batch
 from .objective import FitError, Problem
 
 PROFILE_DEFAULTS = {"exponent_min": 0.05, "exponent_max": 2.0, "grid_size": 40, "inner_steps": 2,
@@ -198,7 +197,7 @@ def landscape(problem: Problem, opt: dict, workers: int | None = None) -> dict:
     """The profile landscape of ``problem`` on the exponent grid of ``opt``: for every
     (alpha, beta) (alpha only for the tied form) the inner optimum's objective (in the
     problem's units, so mean reduction is averaged) and coefficients (E, A, B)."""
-    tied = problem.law.tied
+    tied = chinchilla_form(problem.law) == "tied"
     grid = exponent_grid(opt)
     logN, logD, pair_N, pair_D, point_pair = design(problem.X)
     XA = np.exp(-grid[:, None] * logN[None, pair_N])    # (exponents, design points)
@@ -262,9 +261,10 @@ def profile_fit(problem: Problem, box, options: dict, extra_starts=None):
     and of ``extra_starts``.
     Returns (starts, theta, objective, converged, iterations, landscape, options used)."""
     law = problem.law
-    if not isinstance(law, Chinchilla):
+    if chinchilla_form(law) is None:
         raise FitError(f"optimizer 'profile' needs a law whose coefficients enter linearly (the "
-                       f"Chinchilla family); {law.name} has none: use optimizer='newton'")
+                       f"Chinchilla family, alpha = beta tied or free, nothing fixed); {law.name} "
+                       "is not one: use optimizer='newton'")
     if problem.objective.kind not in ("huber", "mse"):
         raise FitError("optimizer 'profile' polishes with Newton, which needs a twice-differentiable "
                        "objective; fit MAE with optimizer='L-BFGS-B' or 'grid'")
@@ -281,7 +281,7 @@ def profile_fit(problem: Problem, box, options: dict, extra_starts=None):
     newton_options = {"start_exact": True, **{k: v for k, v in options.items() if k in NEWTON_DEFAULTS}}
     workers = newton_options.get("workers")
     if workers is None:  # threads pay only for large grids; a start-up costs ~0.1-10 ms
-        size = int(opt["grid_size"]) ** (1 if problem.law.tied else 2) * problem.X.shape[0]
+        size = int(opt["grid_size"]) ** (1 if chinchilla_form(law) == "tied" else 2) * problem.X.shape[0]
         workers = (os.cpu_count() or 1) if size > PARALLEL_ABOVE else 1
     land = landscape(problem, opt, workers)
     flat_values = land["objective"].ravel()

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import design_checks, identifiability, laws, optimal, runs_input
+from .constraints import constrain
 from .bootstrap import BootstrapResult, bootstrap
 from .diagnostics import Diagnostic, sorted_by_severity
 from .fit import FitResult, fit
@@ -96,6 +97,10 @@ class Variant:
 
     def fit_options(self) -> dict:
         return {**DEFAULT_FIT, **self.fit}
+
+    def law(self) -> laws.Law:
+        """The Chinchilla form, with alpha = beta as a tie when the variant asks for it."""
+        return constrain(laws.Chinchilla(), tie={"beta": "alpha"} if self.tied else None)
 
     @property
     def scipy(self) -> bool:
@@ -409,7 +414,7 @@ def variant_data(prepared: runs_input.PreparedRuns, variant: Variant) -> Variant
     return VariantData(selection=selection, choices=choices)
 
 
-def grid_starts(law: laws.Chinchilla, axes: dict | None) -> np.ndarray:
+def grid_starts(law: laws.Law, axes: dict | None) -> np.ndarray:
     """Hoffmann's grid from ``axes`` (a, b, e, alpha, beta lists; beta is dropped when
     tied), or the law's own grid when ``axes`` is None."""
     if axes is None:
@@ -503,7 +508,7 @@ def run_variant(prepared: runs_input.PreparedRuns, variant: Variant, options: Op
     t0 = time.perf_counter()
     budgets = tuple(float(c) for c in options.budgets)
     seed = variant_seed(options.seed, variant)
-    law = laws.Chinchilla(tied=variant.tied)
+    law = variant.law()
     data = variant_data(prepared, variant) if data is None else data
     X, y = data.X, data.y
     row = {**variant.describe(), "n_points": len(y), "n_runs": int(runs_input.run_labels(data.frame).nunique()),
