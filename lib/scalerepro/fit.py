@@ -268,7 +268,7 @@ def fit(law: Law, X, y, *, objective: str = "huber", delta: float = 1e-3, space:
         starts = np.empty((0, law.n_params)) if optimizer == "profile" else law.default_starts()
     starts = np.atleast_2d(np.asarray(starts, float))
     if law.n_params != full_width and starts.shape[1] == full_width:  # starts for the unconstrained law
-        starts = np.unique(starts[:, law.free], axis=0)
+        starts = law.free_starts(starts)
     if starts.shape[1] != law.n_params:
         raise FitError(f"starts must have {law.n_params} columns {list(law.param_names)}")
     problem = Problem(law, X, y, obj, weights)
