@@ -139,6 +139,22 @@ def test_compute_only_power_law_derives_c_from_n_and_d(tmp_path):
     assert uf.result.params == pytest.approx(direct.params, rel=1e-9)
 
 
+def test_the_tied_form_from_the_command_line_is_the_tie(tmp_path):
+    # `--form chinchilla_tied` is Chinchilla with beta tied to alpha: the same fit as
+    # fit(..., tie=) on the same rows, recorded as tied, with its allocation
+    out = tmp_path / "tied"
+    assert cli.main(["fit", str(EXAMPLE), "--form", "chinchilla_tied", "--n-bootstrap", "0", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    main = results["fits"]["main"]
+    assert main["form"]["tied"] == {"beta": "alpha"} and main["form"]["fitted_parameters"] == ["a", "b", "e", "alpha"]
+    assert main["params"]["alpha"] == main["params"]["beta"] and main["initialization"]["n_starts"] == 900
+    assert "compiled" in main["optimizer"]["implementation"] and results["compute_optimal"]
+    frame = pd.read_csv(EXAMPLE)
+    direct = fit(laws.Chinchilla(), frame[["N", "D"]].to_numpy(float), frame["loss"].to_numpy(float),
+                 tie={"beta": "alpha"}, warn=False)
+    assert main["params"] == pytest.approx(direct.params, rel=1e-9)
+
+
 def test_fit_warnings_reach_the_terminal(tmp_path, capsys, monkeypatch):
     # Six runs on one line D = 20 N from a law without E: the fit is degenerate (E -> 0 and
     # A, B not separable). The terminal must say so, not only the report.
