@@ -35,11 +35,15 @@ def test_a_tie_gives_the_tied_form():
     numpy = fit(laws.Chinchilla(), X, y, starts=COARSE, tie={"beta": "alpha"}, options={"compiled": False})
     assert numpy.optimizer["implementation"].startswith("numpy")
     other_way = fit(laws.Chinchilla(), X, y, starts=COARSE, tie={"alpha": "beta"})
+    assert other_way.optimizer["implementation"].startswith("compiled")
     for other in (numpy, other_way):
         assert tied.objective_value == pytest.approx(other.objective_value, rel=1e-9)
         for name, value in other.params.items():
             assert tied.params[name] == pytest.approx(value, rel=1e-6)
     assert tied.params["alpha"] == tied.params["beta"] and tied.law.has_allocation
+    # starts given for the full law, in any order: their distinct free rows, in np.unique's order
+    shuffled = COARSE[np.random.default_rng(0).permutation(len(COARSE))]
+    np.testing.assert_array_equal(tied.law.free_starts(shuffled), np.unique(COARSE[:, :4], axis=0))
     # the tied optimum is no better than the free one, and differs from it on these runs
     free = fit(laws.Chinchilla(), X, y, starts=COARSE)
     assert free.objective_value < tied.objective_value * (1 - 1e-3)
