@@ -170,6 +170,20 @@ def test_recorded_wins_over_declared(synthetic):
     assert items["objective"]["value"] == result.record()["objective"]["text"]
 
 
+def test_declared_words_and_the_purpose_say_where_they_came_from():
+    """A person's words are kept (whitespace folded) and attributed: ``declared.<id>`` for an
+    answer, the spec's purpose before the run's own, the run's when there is no spec."""
+    run = {"purpose": "the run's purpose", "declared": {"training_data": "  C4 (en),\n deduplicated "}}
+    entries = by_id(checklist.evaluate(run, {"purpose": "the   spec's purpose"}))
+    answer = {k: entries["training_data"][k] for k in ("status", "value", "source", "field")}
+    assert answer == {"status": "declared", "value": "C4 (en), deduplicated", "source": "declared",
+                      "field": "declared.training_data"}
+    purpose = {k: entries["purpose"][k] for k in ("status", "value", "source", "field")}
+    assert purpose == {"status": "declared", "value": "the spec's purpose", "source": "spec", "field": "purpose"}
+    assert by_id(checklist.evaluate(run))["purpose"]["value"] == "the run's purpose"
+    assert by_id(checklist.evaluate({}))["purpose"]["status"] == "missing"
+
+
 def test_chinchilla_spec_gives_a_complete_checklist(tmp_path, synthetic, repo_specs):
     """With a fit, a bootstrap, its data and claims, no item of the real spec is missing."""
     result, boot = synthetic

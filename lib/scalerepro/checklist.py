@@ -385,7 +385,7 @@ def evaluate(run: dict, spec=None) -> list[dict]:
     for item in items():
         iid = item["id"]
         entry = {k: item[k] for k in ("id", "group", "number", "question", "required")}
-        value, source, field = (None, None, None) if item["source"] == "declared" else _recorded(item, run)
+        value, source, field = _recorded(item, run)  # None for the items only words can answer
         if value is not None:
             entry.update(status="recorded", value=value, source=source, field=field)
         elif declared.get(iid):  # a person's own words (e.g. `--about`) before a generic purpose
