@@ -268,7 +268,10 @@ def pair_runs(df: pd.DataFrame, dataset_col: str, pair_on, dataset_0, dataset_1,
 Shifts = Mapping[tuple, float] | Callable[[str, str], float]
 
 
-def _shift(shifts: Shifts | None, dataset, loss, required: bool = True) -> float | None:
+def shift_for(shifts: Shifts | None, dataset, loss, required: bool = True) -> float | None:
+    """The shift (irreducible loss) of ``loss`` on ``dataset`` from ``{(dataset, loss): E}``
+    (a dict or a Series with that index) or a function ``(dataset, loss) -> E``; None without
+    shifts. A missing entry is an error naming both, unless ``required`` is False."""
     if shifts is None:
         return None
     if callable(shifts):
@@ -350,12 +353,12 @@ def fit_pairs(df: pd.DataFrame, dataset_col: str, pair_on, x_loss: str, y_loss: 
         pairs = list(itertools.permutations(datasets, 2))
     rows = []
     for d0, d1 in pairs:
-        E_x = _shift(shifts, d0, x_loss)
+        E_x = shift_for(shifts, d0, x_loss)
         if E_x is None:
             raise LossToLossError("fit_pairs needs shifts for x (E_x is never fitted)")
         E_y = None
         if method == "ols":
-            E_y = _shift(shifts, d1, y_loss)
+            E_y = shift_for(shifts, d1, y_loss)
             if E_y is None:
                 raise LossToLossError("method='ols' needs shifts for y too")
         law = fit_pair(df, dataset_col, pair_on, d0, d1, x_loss, y_loss, E_x=E_x, E_y=E_y)
