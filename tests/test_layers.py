@@ -21,7 +21,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "lib" / "scalerepro"
 ORDER = ["base", "core", "io", "analyses", "publishing", "cli"]
 LAYERS = {
-    "base": ["errors", "diagnostics", "__init__"],
+    "base": ["errors", "diagnostics", "summary", "__init__"],
     "core": ["laws", "objective", "newton", "chinchilla_kernel", "profile", "fit", "bootstrap", "optimal", "stats",
              "selection", "identifiability", "design_checks", "constraints", "scheduler"],
     "io": ["data", "validate", "safe_pickle", "runs_input"],

@@ -40,6 +40,7 @@ from .bootstrap import bootstrap
 from .diagnostics import Diagnostic
 from .errors import ApproachError
 from .fit import fit
+from .summary import Row, Summary
 
 DEFAULT_SEED = 0
 DEFAULT_RESAMPLES = 1000
@@ -119,12 +120,20 @@ class AllocationFit:
                 "points": self.points.to_dict(orient="records"),
                 "diagnostics": [d.record() for d in self.diagnostics]}
 
-    def summary(self) -> str:
-        def fmt(v, iv):
-            return f"{v:.3f}" + (f" ({iv[0]:.3f}, {iv[1]:.3f})" if iv is not None else " (no interval)")
-        return (f"{self.name}: a = {fmt(self.a, self.a_interval)}, b = {fmt(self.b, self.b_interval)}"
-                + (f"; {self.level:.0%} interval from {self.method['interval']}" if self.a_interval is not None
-                   else f"; {self.no_interval_reason}"))
+    def summary(self) -> Summary:
+        """The allocation at a glance, from :meth:`record`: a and b with their intervals,
+        k_N and k_D, then where the intervals come from (or why there are none), the
+        points used and the diagnostics. ``print()`` it for text; in Jupyter it displays as
+        a table."""
+        rec = self.record()
+        intervals = rec["intervals"] or {}
+        rows = [Row(name, rec[name], intervals.get(name)) for name in ("a", "b", "k_N", "k_D")]
+        boot = rec["bootstrap"]
+        notes = [f"intervals: {rec['method'].get('interval')}; {boot['n_failed']} of {boot['n_resamples']} "
+                 "resamples failed" if rec["intervals"] else f"no interval: {rec['no_interval_reason']}",
+                 f"points: {rec['points_used']} used, {rec['points_dropped']} dropped"]
+        notes += [f"{d['severity']}: {d['message']}" for d in rec["diagnostics"]]
+        return Summary(rec["name"], rows, notes, level=rec["level"])
 
 
 def _percentiles(values: np.ndarray, level: float):

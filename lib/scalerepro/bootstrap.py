@@ -21,6 +21,7 @@ from .fit import DRIFT, SETTLED_LOG_PREDICTION, FitResult, fit, probe_stalled
 from .newton import newton_batch
 from .objective import Problem
 from .stats import percentile_interval
+from .summary import Row, Summary
 
 # Fits whose optimum is a Newton optimum: their resamples are refitted with its settings.
 NEWTON_FITS = ("newton", "profile")
@@ -96,6 +97,20 @@ class BootstrapResult:
             "warnings": self.warnings(),
             "seconds": round(self.seconds, 4),
         }
+
+    def summary(self) -> Summary:
+        """The intervals at a glance, from :meth:`record`: each quantity's full-data
+        estimate (where known), percentile interval and standard error, then how the
+        resamples were drawn and refitted and what failed. ``print()`` it for text; in
+        Jupyter it displays as a table."""
+        rec = self.record()
+        rows = [Row(name, self.point_estimate.get(name), interval, rec["standard_errors"].get(name))
+                for name, interval in rec["intervals"].items()]
+        notes = [f"method: {rec['method']}, resampling {rec['resampling']}, seed {rec['seed']}",
+                 f"refits: warm start {rec['warm_start']}; {rec['n_failed']} failed, "
+                 f"{rec['n_settled_at_edge']} settled at the edge"]
+        notes += [f"warning: {w}" for w in rec["warnings"]]
+        return Summary(f"bootstrap: {rec['n_resamples']} resamples", rows, notes, level=rec["level"])
 
 
 def resample_weights(n_points: int, n_resamples: int, seed: int, groups=None) -> np.ndarray:

@@ -29,6 +29,7 @@ from .errors import FitWarning
 from .laws import Law
 from .newton import EXECUTION_OPTIONS, NEWTON_DEFAULTS, newton_batch, uses_compiled
 from .objective import FitError, Objective, Problem
+from .summary import Row, Summary
 
 OPTIMIZERS = ("newton", "profile", "L-BFGS-B", "BFGS", "least_squares", "grid")
 
@@ -158,17 +159,28 @@ class FitResult:
             "seconds": round(self.seconds, 4),
         }
 
-    def summary(self) -> str:
-        params = ", ".join(f"{k} = {v:.6g}" for k, v in self.params.items())
-        status = "converged" if self.converged else "NOT CONVERGED"
-        lines = [f"{self.law.name}: {params}",
-                 f"objective {self.objective.describe()['text']}: {self.objective_value:.10g}",
-                 f"optimizer {self.optimizer['name']}, {self.n_starts} starts "
-                 f"({self.n_starts_converged} converged); best start {status}: {self.message}",
-                 f"points used {self.points_used}, dropped {len(self.dropped)}",
-                 f"Hessian condition number {self.hessian_condition:.3g}"]
-        lines += [f"WARNING: {w}" for w in self.warnings]
-        return "\n".join(lines)
+    def summary(self, bootstrap=None) -> Summary:
+        """The fit at a glance, from :meth:`record` (nothing recomputed): the natural
+        parameters, with the intervals and standard errors of ``bootstrap`` (a
+        :class:`~scalerepro.bootstrap.BootstrapResult` of this fit) when given; then the
+        status, objective, optimizer, points and warnings. ``print()`` it for text; in
+        Jupyter it displays as a table."""
+        rec = self.record()
+        boot = bootstrap.record() if bootstrap is not None else {}
+        intervals, ses = boot.get("intervals", {}), boot.get("standard_errors", {})
+        rows = [Row(name, value, intervals.get(name), ses.get(name)) for name, value in rec["params"].items()]
+        start = rec["initialization"]
+        notes = [f"status: {rec['status']} ({rec['message']})",
+                 f"objective: {rec['objective']['text']} = {rec['objective_value']:.10g}",
+                 f"optimizer: {rec['optimizer']['name']}, {start['n_starts']} starts "
+                 f"({start['n_starts_converged']} converged)",
+                 f"points: {rec['points_used']} used, {len(rec['points_dropped'])} dropped",
+                 f"Hessian condition number: {rec['hessian_condition']:.3g}"]
+        if boot:
+            notes.append(f"intervals: {boot['method']}, {boot['n_resamples']} resamples ({boot['resampling']}), "
+                         f"{boot['n_failed']} failed, seed {boot['seed']}")
+        notes += [f"warning: {w}" for w in rec["warnings"] + boot.get("warnings", [])]
+        return Summary(f"{rec['form']['name']} fit", rows, notes, level=boot.get("level"))
 
     def __repr__(self):
         return f"FitResult({self.summary()})"
