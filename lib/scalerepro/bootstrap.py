@@ -56,8 +56,10 @@ class BootstrapResult:
         return {k: list(self.interval(k, level)) for k in self.samples}
 
     def standard_errors(self) -> dict[str, float]:
-        return {k: float(np.std(v, ddof=1)) if v.size > 1 else float("nan")
-                for k, v in self.samples.items()}
+        """Sample standard deviations; NaN for a quantity with a draw at its limit (inf)."""
+        with np.errstate(invalid="ignore"):
+            return {k: float(np.std(v, ddof=1)) if v.size > 1 else float("nan")
+                    for k, v in self.samples.items()}
 
     def covariance(self, names=None) -> np.ndarray:
         """Covariance of named quantities, or of the fitted parameterization (in which

@@ -44,6 +44,7 @@ from .bootstrap import BootstrapResult, bootstrap
 from .diagnostics import Diagnostic, sorted_by_severity
 from .fit import FitResult, fit
 from .objective import Objective, Problem
+from .summary import Row, Summary
 from .validate import InputError
 
 DEFAULT_BUDGETS = (1e21, 1e23, 1e25)
@@ -599,6 +600,22 @@ class SensitivityResult:
                              "tokens_per_param": r[f"tokens_per_param@{budget_key(c)}"],
                              "converged": r["converged"], "identified": r.get("identified")})
         return pd.DataFrame(rows)
+
+    def summary(self) -> Summary:
+        """The spread at a glance, from :attr:`table` (nothing recomputed): each variant's
+        allocation exponent a with its 95% bootstrap interval where it has one, then the
+        variants that are not identified (with why) and those skipped. ``print()`` it for
+        text; in Jupyter it displays as a table."""
+        def interval(row):
+            low, high = row.get("a 95% low"), row.get("a 95% high")
+            return None if low is None or pd.isna(low) or pd.isna(high) else (low, high)
+
+        records = self.table.to_dict(orient="records")
+        rows = [Row(r["variant"], r.get("a"), interval(r)) for r in records]
+        notes = [f"{r['variant']}: {r['outcome']}" for r in records if not r.get("identified")]
+        notes += [f"skipped {s['variant']}: {s['reason']}" for s in self.skipped]
+        return Summary(f"sensitivity of the allocation exponent a = beta / (alpha + beta): {len(records)} variants",
+                       rows, notes, level=0.95)
 
 
 def plan_variants(prepared: runs_input.PreparedRuns, variants: list[Variant]):

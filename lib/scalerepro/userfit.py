@@ -48,6 +48,7 @@ from .fit import FitResult, FitStatus, fit
 from .law_registry import get_law
 from .results import Recorder, json_safe, write_report_and_results
 from .spec import Spec
+from .summary import Row, Summary
 from .validate import InputError
 
 # The CSV contract and the choice of points live in runs_input (shared with the other
@@ -121,6 +122,31 @@ class UserFit:
         if self.identifiability is not None and self.identifiability.outcome == "not identified":
             return "not identified: " + ", ".join(self.identifiability.unidentified)
         return self.result.outcome
+
+    def summary(self) -> Summary:
+        """The fit of one CSV at a glance, from the records of its parts (nothing
+        recomputed): the fitted parameters with their bootstrap intervals and each
+        approach's exponents, then the status (with the identifiability verdict), how the
+        fit was made, the hold-out error and every warning or error diagnostic. ``print()``
+        it for text; in Jupyter it displays as a table."""
+        rows, notes, level = [], [], None
+        if self.result is not None:
+            fitted = self.result.summary(self.boot)
+            rows, level = list(fitted.rows), fitted.level
+            notes = [f"status: {self.status.value} ({self.outcome})"]
+            notes += [n for n in fitted.notes if not n.startswith("status:")]
+        for approach in self.approaches:
+            rec = approach.record()
+            intervals = rec["intervals"] or {}
+            rows += [Row(f"{name} ({rec['name']})", rec[name], intervals.get(name)) for name in ("a", "b")]
+            level = level or rec["level"]
+        held = self.holdout_summary()
+        if held:
+            notes.append(f"hold-out: {held['runs']} runs ({held['rows']} rows), mean |relative error| "
+                         f"{held['mean_abs_rel_error']:.3%}, max {held['max_abs_rel_error']:.3%}")
+        notes += [f"{d.severity}: {d.message}" for d in self.diagnostics if d.severity != "info"]
+        return Summary(f"{self.law.name if self.result is not None else 'allocation'} fit of {self.path.name}",
+                       rows, notes, level=level)
 
     def holdout_summary(self) -> dict | None:
         if self.holdout.empty:

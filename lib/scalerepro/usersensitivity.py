@@ -35,6 +35,7 @@ from . import laws, runs_input, sensitivity
 from .data import sha256_file
 from .diagnostics import Diagnostic, sorted_by_severity
 from .results import environment, json_safe, write_report_and_results
+from .summary import Summary
 from .validate import InputError
 
 #: Resamples per variant: the default's as many as ``scalerepro fit``; the other Newton
@@ -160,6 +161,14 @@ class UserSensitivity:
     seconds: float
     started: str
     warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> Summary:
+        """The variants' allocation exponents (:meth:`SensitivityResult.summary
+        <scalerepro.sensitivity.SensitivityResult.summary>`), titled with the file, with the
+        warning and error diagnostics of the whole run added."""
+        spread = self.result.summary()
+        notes = spread.notes + [f"{d.severity}: {d.message}" for d in self.diagnostics if d.severity != "info"]
+        return Summary(f"{spread.title}, on {self.path.name}", spread.rows, notes, level=spread.level)
 
 
 def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str | None = None,
