@@ -147,3 +147,15 @@ def test_sensitivity_summary_lists_each_variant_and_why_some_are_out():
     assert "MSE: not identified: E" in text and "raised: failed: FitError" in text
     assert "skipped final only: no checkpoints" in text
     assert "default: identified" not in text
+
+    from pathlib import Path
+
+    from scalerepro.diagnostics import Diagnostic
+    from scalerepro.usersensitivity import UserSensitivity
+
+    user = UserSensitivity(path=Path("runs.csv"), sha256="", prepared=None, result=SensitivityResult(
+        table=table, fits={}, boots={}, budgets=(1e21,)), options={}, not_applicable=[], seconds=0.0, started="",
+        diagnostics=[Diagnostic("not_identified", "warning", "2 of 3 variants are not identified", ()),
+                     Diagnostic("dropped_points", "info", "nothing dropped", ())]).summary()
+    assert user.title.endswith("3 variants, on runs.csv") and user.table() == s.table()
+    assert "warning: 2 of 3 variants are not identified" in str(user) and "nothing dropped" not in str(user)

@@ -170,7 +170,8 @@ class FitResult:
         intervals, ses = boot.get("intervals", {}), boot.get("standard_errors", {})
         rows = [Row(name, value, intervals.get(name), ses.get(name)) for name, value in rec["params"].items()]
         start = rec["initialization"]
-        notes = [f"status: {rec['status']} ({rec['message']})",
+        said = f" ({rec['message']})" if rec["message"] and rec["message"] != rec["status"] else ""
+        notes = [f"status: {rec['status']}{said}",
                  f"objective: {rec['objective']['text']} = {rec['objective_value']:.10g}",
                  f"optimizer: {rec['optimizer']['name']}, {start['n_starts']} starts "
                  f"({start['n_starts_converged']} converged)",
