@@ -63,10 +63,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.optimize  # noqa: E402
 
-from scalerepro import data  # noqa: E402
-from scalerepro.bootstrap import bootstrap  # noqa: E402
-from scalerepro.fit import fit  # noqa: E402
-from scalerepro.laws import Chinchilla  # noqa: E402
+from scalerepro.io import data  # noqa: E402
+from scalerepro.core.bootstrap import bootstrap  # noqa: E402
+from scalerepro.core.fit import fit  # noqa: E402
+from scalerepro.core.laws import Chinchilla  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep import lr_sweep  # noqa: E402
@@ -112,8 +112,8 @@ def run_baseline(objective, starts):
 COLD_COMPILE = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-from scalerepro.fit import fit
-from scalerepro.laws import Chinchilla
+from scalerepro.core.fit import fit
+from scalerepro.core.laws import Chinchilla
 from sweep import lr_sweep
 X, y = lr_sweep()[:2]
 t0, c0 = time.perf_counter(), time.process_time()

@@ -36,8 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import sweeps  # noqa: E402
-from scalerepro import laws, runs_input, usersensitivity  # noqa: E402
-from scalerepro.fit import FitWarning, fit  # noqa: E402
+from scalerepro.core import laws  # noqa: E402
+from scalerepro.io import runs_input
+from scalerepro.publishing import usersensitivity
+from scalerepro.core.fit import FitWarning, fit  # noqa: E402
 
 TARGET_RATIO = 10.0
 

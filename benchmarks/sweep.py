@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalerepro.laws import Chinchilla
+from scalerepro.core.laws import Chinchilla
 
 TRUTH = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 

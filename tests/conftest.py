@@ -23,7 +23,7 @@ settings.load_profile("scalerepro")
 def data_or_skip(load, *args):
     """``load(*args)`` for upstream data. Off CI a missing file skips the test; in CI it is a
     failure, because CI must test against the real data."""
-    from scalerepro import data
+    from scalerepro.io import data
 
     try:
         return load(*args)
@@ -34,8 +34,8 @@ def data_or_skip(load, *args):
 
 
 def load_or_skip(name, file=None):
-    """A registered table through ``scalerepro.data.load`` (see :func:`data_or_skip`)."""
-    from scalerepro import data
+    """A registered table through ``scalerepro.io.data.load`` (see :func:`data_or_skip`)."""
+    from scalerepro.io import data
 
     return data_or_skip(data.load, name, *([file] if file else []))
 
@@ -49,7 +49,7 @@ def fixture_specs(monkeypatch):
 @pytest.fixture(scope="session")
 def chinchilla_points():
     """Besiroglu et al.'s 245 runs less the five known outliers: (kept, dropped records)."""
-    from scalerepro.selection import drop_largest
+    from scalerepro.core.selection import drop_largest
 
     runs = load_or_skip("besiroglu2024_chinchilla")
     return drop_largest(runs, "loss", 5, "outlier")
@@ -59,8 +59,8 @@ def chinchilla_points():
 def chinchilla_grid_fit(chinchilla_points):
     """The 4500-start Chinchilla fit on the real runs, made once per session (it is the
     slowest computation the fast tests share)."""
-    from scalerepro import laws
-    from scalerepro.fit import fit
+    from scalerepro.core import laws
+    from scalerepro.core.fit import fit
 
     kept, dropped = chinchilla_points
     return fit(laws.Chinchilla(), kept[["N", "D"]].to_numpy(float), kept["loss"].to_numpy(float),
@@ -71,7 +71,7 @@ def run_notebook(notebook: str, tmp_path: Path, **parameters) -> dict:
     """Execute notebooks/NOTEBOOK with papermill into tmp_path and return its results.json."""
     import papermill as pm
 
-    from scalerepro.runner import ipc_kernel_manager
+    from scalerepro.publishing.runner import ipc_kernel_manager
 
     out_dir = tmp_path / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +121,7 @@ def run_replication_ci(name: str, tmp_path: Path) -> dict:
     ``tmp_path``, laid out as the first run wrote them."""
     import shutil
 
-    from scalerepro import spec
+    from scalerepro.publishing import spec
 
     s = spec.load_spec(name)
     parameters = spec.resolve_parameters(s, "ci", {})
@@ -156,9 +156,9 @@ def synthetic_chinchilla_fit(n: int, seed: int, n_starts: int, n_resamples: int,
     noise) from starts scattered around the truth, and a small bootstrap."""
     import numpy as np
 
-    from scalerepro.bootstrap import bootstrap
-    from scalerepro.fit import fit
-    from scalerepro.law_registry import get_law
+    from scalerepro.core.bootstrap import bootstrap
+    from scalerepro.core.fit import fit
+    from scalerepro.analyses.law_registry import get_law
 
     law = get_law("chinchilla")
     X, y = law_runs(law, CHINCHILLA_TRUTH, n, 0.01, seed, log10_N=(7, 10), log10_D=(9, 12))

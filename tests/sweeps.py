@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import law_runs
-from scalerepro import laws, optimal
+from scalerepro.core import laws, optimal
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "examples"
 sys.path.insert(0, str(EXAMPLES))

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from scalerepro import accounting as acc
+from scalerepro.analyses import accounting as acc
 
 CHINCHILLA_EPOCH = dict(E=1.82, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658)
 # Porian et al.'s two smallest models: (non-embedding N, N with the last layer), and

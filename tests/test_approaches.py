@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalerepro import approaches as ap
-from scalerepro import laws, optimal
-from scalerepro.approaches import ApproachError
+from scalerepro.analyses import approaches as ap
+from scalerepro.core import laws, optimal
+from scalerepro.analyses.approaches import ApproachError
 
 CHINCHILLA = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)      # alpha > beta
 MIRRORED = dict(E=1.69, A=410.7, B=406.4, alpha=0.28, beta=0.34)        # beta > alpha

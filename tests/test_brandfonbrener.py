@@ -1,4 +1,4 @@
-"""Brandfonbrener et al.'s protocol helpers (scalerepro.brandfonbrener) on small known inputs:
+"""Brandfonbrener et al.'s protocol helpers (scalerepro.analyses.brandfonbrener) on small known inputs:
 float32 rounding, the stored-fit lookup and its errors, the unshifted FLOPs law, the
 translation experiment's maps, and the refit outcomes in words."""
 
@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalerepro.brandfonbrener import (METHODS, VARIANTS, extrapolation_maps, float32_xy, flops_to_loss_unshifted,
+from scalerepro.analyses.brandfonbrener import (METHODS, VARIANTS, extrapolation_maps, float32_xy, flops_to_loss_unshifted,
                                        outcome_counts, stored_fit)
 from scalerepro.errors import LossToLossError
-from scalerepro.loss_to_loss import fit_pair
+from scalerepro.analyses.loss_to_loss import fit_pair
 
 
 # ----------------------------------------------------------------------------- float32_xy

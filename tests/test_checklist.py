@@ -6,8 +6,8 @@ import re
 import pytest
 
 from conftest import ROOT, synthetic_chinchilla_fit
-from scalerepro import checklist, spec as specmod
-from scalerepro.results import Recorder, json_safe
+from scalerepro.publishing import checklist, spec as specmod
+from scalerepro.publishing.results import Recorder, json_safe
 
 # The repository's specs, listed from the repository (not from $SCALEREPRO_REPLICATIONS_DIR,
 # which may point anywhere when the module is collected); an empty list fails collection.
@@ -286,7 +286,7 @@ def test_about_answers_become_declared_in_the_users_words(tmp_path, synthetic):
     ("metric: [unclosed\n", "not valid YAML: line"),
 ])
 def test_about_problems_name_the_file_and_the_key(tmp_path, text, message):
-    from scalerepro.validate import InputError
+    from scalerepro.io.validate import InputError
 
     path = tmp_path / "about.yaml"
     path.write_text(text)

@@ -62,7 +62,7 @@ def test_report_without_runs_is_a_clear_error(tmp_path, capsys):
     ([{"dataset": "d", "file": "a.csv", "status": "missing", "location": None, "optional": False}], 1),
 ])
 def test_data_verify_exit_code(monkeypatch, capsys, rows, code):
-    from scalerepro import data
+    from scalerepro.io import data
 
     monkeypatch.setattr(data, "verify", lambda name=None: rows)
     assert cli.main(["data", "verify"]) == code

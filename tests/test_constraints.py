@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import CHINCHILLA_TRUTH, law_runs
-from scalerepro import laws
+from scalerepro.core import laws
 from scalerepro.errors import FitError
-from scalerepro.fit import fit
+from scalerepro.core.fit import fit
 
 COARSE = laws.grid(a=[0, 5, 10], b=[0, 5, 10], e=[-1, 0, 1], alpha=[0, 0.5, 1], beta=[0, 0.5, 1])
 
@@ -50,8 +50,8 @@ def test_a_tie_gives_the_tied_form():
 
 
 def test_the_registered_tied_form_is_the_tie_with_hoffmanns_grid():
-    from scalerepro.law_registry import get_law
-    from scalerepro.newton import chinchilla_form
+    from scalerepro.analyses.law_registry import get_law
+    from scalerepro.core.newton import chinchilla_form
 
     X, y = runs(truth=dict(CHINCHILLA_TRUTH, beta=CHINCHILLA_TRUTH["alpha"]))
     law = get_law("chinchilla_tied")

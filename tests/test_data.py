@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from conftest import IN_CI, ROOT, load_or_skip
-from scalerepro import data
-from scalerepro.validate import InputError
+from scalerepro.io import data
+from scalerepro.io.validate import InputError
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -19,7 +19,7 @@ def _without_timings(obj):
 @pytest.mark.slow
 def test_ci_profile_twice_gives_identical_claims_and_fits(tmp_path):
     load_or_skip("besiroglu2024_chinchilla")
-    from scalerepro import runner
+    from scalerepro.publishing import runner
 
     outputs = []
     for i in range(2):

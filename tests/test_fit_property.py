@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import CHINCHILLA_TRUTH, law_runs
-from scalerepro import laws, userfit
-from scalerepro.validate import InputError
+from scalerepro.core import laws
+from scalerepro.publishing import userfit
+from scalerepro.io.validate import InputError
 
 START = np.array([[6.0, 7.6, 0.6, 0.35, 0.37]])
 CORRUPTIONS = ["none", "text", "nan", "inf", "zero", "negative", "drop_column", "duplicate", "header_only"]

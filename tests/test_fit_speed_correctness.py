@@ -12,11 +12,11 @@ import pytest
 import scipy.optimize
 
 from conftest import CHINCHILLA_TRUTH, law_runs
-from scalerepro import chinchilla_kernel, laws
-from scalerepro.fit import FitError, fit
-from scalerepro.newton import newton_batch
-from scalerepro.constraints import constrain
-from scalerepro.objective import Objective, Problem
+from scalerepro.core import chinchilla_kernel, laws
+from scalerepro.core.fit import FitError, fit
+from scalerepro.core.newton import newton_batch
+from scalerepro.core.constraints import constrain
+from scalerepro.core.objective import Objective, Problem
 
 BEST = 0.0010182740  # reference notes: best summed Huber objective over the 4500-start grid
 TRUTH = laws.Chinchilla().from_natural(**CHINCHILLA_TRUTH)

@@ -69,7 +69,7 @@ def test_files_under_sees_every_byte(tmp_path):
 @pytest.mark.slow
 def test_hand_runs_leave_batch_results_byte_identical(tmp_path, monkeypatch):
     load_or_skip("porian2024_discrepancies", "summary_df.pickle.xz")
-    from scalerepro import runner
+    from scalerepro.publishing import runner
 
     checkout = tmp_path / "checkout"
     for part in ("notebooks", "replications", "data/examples"):

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalerepro import laws, userfit
+from scalerepro.core import laws
+from scalerepro.publishing import userfit
 
 TRUTH = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
 
@@ -43,7 +44,7 @@ TOL = 1e-6
 
 
 def law_loss(N, D):
-    """The Chinchilla law written out, independent of scalerepro.laws."""
+    """The Chinchilla law written out, independent of scalerepro.core.laws."""
     return TRUTH["E"] + TRUTH["A"] / N ** TRUTH["alpha"] + TRUTH["B"] / D ** TRUTH["beta"]
 
 

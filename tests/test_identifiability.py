@@ -8,8 +8,8 @@ import pytest
 
 import sweeps
 from conftest import law_runs
-from scalerepro import design_checks, identifiability, laws
-from scalerepro.fit import fit
+from scalerepro.core import design_checks, identifiability, laws
+from scalerepro.core.fit import fit
 
 LAW = laws.Chinchilla()
 TRUTH_THETA = LAW.from_natural(**sweeps.TRUTH)

@@ -58,7 +58,8 @@ def test_checkout_ships_its_own_specs_and_notebooks():
 
 @pytest.mark.slow
 def test_wheel_in_a_fresh_virtualenv(tmp_path):
-    from scalerepro import data, spec
+    from scalerepro.io import data
+    from scalerepro.publishing import spec
 
     for dataset in spec.load_spec("chinchilla_approach3").datasets:
         load_or_skip(dataset)  # off CI without the data this skips; in CI it fails

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import IN_CI
-from scalerepro import isoflop
-from scalerepro.isoflop import IsoflopError, find_optimum, fit_power_law, weighted_line
+from scalerepro.analyses import isoflop
+from scalerepro.analyses.isoflop import IsoflopError, find_optimum, fit_power_law, weighted_line
 
 # Published weighted exponents with 2.5-97.5% intervals (Porian et al. 2024, Table 2 /
 # the reference notes); (dataset, step) -> (a, low, high).
@@ -166,7 +166,7 @@ def test_weighted_line_matches_polyfit():
 
 # ------------------------------------------------------------------ Porian et al. data
 def _porian_frames():
-    from scalerepro import data
+    from scalerepro.io import data
     try:
         return {f: data.load_pickle_frame("porian2024_discrepancies", f) for f in FILES}
     except data.DataError as exc:
@@ -177,7 +177,7 @@ def _porian_frames():
 
 @pytest.fixture(scope="module")
 def porian_refits():
-    from scalerepro import porian
+    from scalerepro.analyses import porian
     out = {}
     for file, raw in _porian_frames().items():
         points, published = porian.isoflop_points(raw, file), porian.published_fits(raw, file)
@@ -200,7 +200,7 @@ def test_porian_optima_and_weights_match_their_stored_per_budget_numbers():
     """An independent computation of every budget's x* and log_std (the fit weight, with
     its floor and its inflation for replicates whose minimum is at the edge): Porian et
     al.'s own code, whose results are stored in their summary frames."""
-    from scalerepro import porian
+    from scalerepro.analyses import porian
     branches = {"inflated": 0, "floored": 0, "spread": 0}
     for file, raw in _porian_frames().items():
         points, stored = porian.isoflop_points(raw, file), porian.published_optima(raw, file)

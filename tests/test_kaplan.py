@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from conftest import data_or_skip
-from scalerepro import kaplan_laws, porian
-from scalerepro.fit import fit
-from scalerepro.law_registry import get_law
+from scalerepro.analyses import kaplan_laws, porian
+from scalerepro.core.fit import fit
+from scalerepro.analyses.law_registry import get_law
 
 X = {"kaplan2020_n": np.array([[1e6], [1e8], [1e9]]),
      "kaplan2020_d": np.array([[1e8], [1e10], [1e11]]),
@@ -69,7 +69,7 @@ def test_fit_recovers_nd_constants_from_noise_free_points():
 # --------------------------------------------------------------- Porian tidy tables
 @pytest.fixture(scope="module")
 def raw():
-    from scalerepro import data
+    from scalerepro.io import data
 
     return data_or_skip(data.load_pickle_frame, "porian2024_discrepancies", "summary_df.pickle.xz")
 

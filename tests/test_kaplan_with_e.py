@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from conftest import law_runs
-from scalerepro import laws, optimal
-from scalerepro.fit import fit
-from scalerepro.law_registry import get_law
-from scalerepro.objective import Objective, Problem
+from scalerepro.core import laws, optimal
+from scalerepro.core.fit import fit
+from scalerepro.analyses.law_registry import get_law
+from scalerepro.core.objective import Objective, Problem
 
 TRUTH = dict(E=1.9, A=6.7e7, B=8.9e8, alpha=0.41, beta=0.455)  # near the FineWeb-Edu fit
 

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from scalerepro import kaplan_laws, laws, law_registry
+from scalerepro.analyses import kaplan_laws, law_registry
+from scalerepro.core import laws
 
 
 def test_registry_holds_the_core_and_the_papers_forms():
@@ -14,7 +15,7 @@ def test_registry_holds_the_core_and_the_papers_forms():
 
 
 def test_importing_a_paper_module_leaves_the_core_table_alone():
-    code = ("import scalerepro.laws as l; before = set(l.CORE_LAWS); import scalerepro.kaplan_laws; "
+    code = ("import scalerepro.core.laws as l; before = set(l.CORE_LAWS); import scalerepro.analyses.kaplan_laws; "
             "assert set(l.CORE_LAWS) == before and not hasattr(l, 'LAWS')")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -32,7 +33,7 @@ def test_the_registry_is_read_only():
 
 
 def test_a_law_says_whether_it_has_a_compute_optimal_allocation():
-    from scalerepro import optimal
+    from scalerepro.core import optimal
 
     assert laws.Chinchilla().has_allocation and law_registry.get_law("chinchilla_tied").has_allocation
     assert not law_registry.get_law("power_law").has_allocation and not laws.KaplanWithE().has_allocation

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from conftest import law_runs
-from scalerepro import laws
-from scalerepro.fit import FitError, FitWarning, fit
-from scalerepro.law_registry import get_law
-from scalerepro.objective import Objective, Problem
+from scalerepro.core import laws
+from scalerepro.core.fit import FitError, FitWarning, fit
+from scalerepro.analyses.law_registry import get_law
+from scalerepro.core.objective import Objective, Problem
 
 TRUTH = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
 
@@ -103,7 +103,7 @@ def test_noisy_recovery_within_four_standard_errors():
     # asymptotic standard error of an M-estimate is sigma * sqrt(diag((J^T J)^-1)) times a
     # factor between 1 (least squares) and sqrt(pi / 2) (least absolute deviations; Huber
     # with any delta lies between), J the Jacobian of the log prediction at the truth.
-    from scalerepro.bootstrap import bootstrap
+    from scalerepro.core.bootstrap import bootstrap
 
     noise = 0.002
     law = laws.Chinchilla()
@@ -231,7 +231,7 @@ def test_a_start_still_travelling_is_not_called_settled():
 
 @pytest.mark.parametrize("space", ["log", "raw"])
 def test_a_fit_keeps_its_data_for_residuals_objective_and_bootstrap(space):
-    from scalerepro.bootstrap import bootstrap
+    from scalerepro.core.bootstrap import bootstrap
 
     X, y = synthetic_runs(30, noise=0.01)
     result = fit(laws.Chinchilla(), X, y, space=space, starts=COARSE)
@@ -268,7 +268,7 @@ def test_warn_false_keeps_the_warnings_in_the_result_only(recwarn):
 
 
 def test_status_says_how_each_fit_ended():
-    from scalerepro.fit import FitStatus
+    from scalerepro.core.fit import FitStatus
 
     X, y = synthetic_runs(40, noise=0.01)
     assert fit(laws.Chinchilla(), X, y, starts=COARSE).status is FitStatus.CONVERGED
@@ -286,7 +286,7 @@ def test_status_is_the_one_stored_truth_of_how_a_fit_ended():
     # status and every one of them follows; converged cannot be set beside it
     import dataclasses
 
-    from scalerepro.fit import FitStatus, numerical_warnings
+    from scalerepro.core.fit import FitStatus, numerical_warnings
 
     X, y = synthetic_runs(40, noise=0.01)
     result = fit(laws.Chinchilla(), X, y, starts=COARSE)

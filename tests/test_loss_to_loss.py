@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalerepro.loss_to_loss import (LossToLossError, ShiftedPowerLaw, bootstrap_ols, fit_pair, fit_pairs,
+from scalerepro.analyses.loss_to_loss import (LossToLossError, ShiftedPowerLaw, bootstrap_ols, fit_pair, fit_pairs,
                                      flops_to_loss, ols_loglog, pair_runs)
 
 TRUTH = dict(K=0.62, kappa=1.09, E_x=1.97, E_y=0.85)
@@ -346,7 +346,7 @@ def test_fit_pair_drops_runs_missing_a_loss_and_says_which_pair_failed():
 
 def test_grid_profile_in_blocks_equals_one_block(monkeypatch):
     """Many points are processed a few x0 rows at a time; the answer does not change."""
-    import scalerepro.loss_to_loss as ltl
+    import scalerepro.analyses.loss_to_loss as ltl
 
     x, y, _ = compute_law(0.3 * COMPUTE.min(), -0.3, 1.8)
     y = y * np.exp(0.01 * np.random.default_rng(3).standard_normal(y.size))

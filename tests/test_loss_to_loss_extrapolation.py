@@ -33,7 +33,7 @@ RECOMPUTED = {
 
 @pytest.fixture(scope="module")
 def predictions():
-    from scalerepro.loss_to_loss import fit_pair, flops_to_loss
+    from scalerepro.analyses.loss_to_loss import fit_pair, flops_to_loss
 
     runs = load_or_skip(NAME, "sweep.csv")
     big = load_or_skip(NAME, "extrapolation.csv").set_index("data")

@@ -31,8 +31,8 @@ def sweep():
 
 @pytest.fixture(scope="module")
 def shifts(sweep):
-    from scalerepro import laws
-    from scalerepro.fit import fit
+    from scalerepro.core import laws
+    from scalerepro.core.fit import fit
 
     out = {}
     for d, g in sweep.groupby("data"):
@@ -50,7 +50,7 @@ def test_stage1_E_matches_published(shifts):
 
 
 def test_train_to_train_matches_published(sweep, shifts):
-    from scalerepro.loss_to_loss import fit_pairs
+    from scalerepro.analyses.loss_to_loss import fit_pairs
 
     table = fit_pairs(sweep, "data", ["params", "tokens"], "val_loss", shifts=shifts,
                       pairs=list(T2T_PUBLISHED))

@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from scalerepro.report import notebook_to_html
+from scalerepro.publishing.report import notebook_to_html
 
 
 @pytest.fixture

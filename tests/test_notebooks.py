@@ -13,7 +13,7 @@ import json
 import pytest
 
 from conftest import executed_images, load_or_skip, run_notebook, run_replication_ci
-from scalerepro import spec
+from scalerepro.publishing import spec
 
 
 def check_chinchilla_approach3(results, tmp_path):

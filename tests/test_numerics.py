@@ -5,10 +5,11 @@ import warnings
 import pytest
 
 from conftest import CHINCHILLA_TRUTH, law_runs
-from scalerepro import laws, report
-from scalerepro.bootstrap import bootstrap
-from scalerepro.fit import FitWarning, fit
-from scalerepro.results import Recorder
+from scalerepro.core import laws
+from scalerepro.publishing import report
+from scalerepro.core.bootstrap import bootstrap
+from scalerepro.core.fit import FitWarning, fit
+from scalerepro.publishing.results import Recorder
 
 TRUTH = laws.Chinchilla().from_natural(**CHINCHILLA_TRUTH)
 

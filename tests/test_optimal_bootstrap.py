@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import CHINCHILLA_TRUTH, law_runs
-from scalerepro import laws, optimal
-from scalerepro.bootstrap import BootstrapResult, bootstrap, resample_weights
-from scalerepro.fit import fit
+from scalerepro.core import laws, optimal
+from scalerepro.core.bootstrap import BootstrapResult, bootstrap, resample_weights
+from scalerepro.core.fit import fit
 
 
 def test_allocation_minimises_the_loss_at_fixed_compute():

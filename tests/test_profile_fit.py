@@ -14,11 +14,11 @@ import pytest
 import scipy.optimize
 
 from conftest import CHINCHILLA_TRUTH, law_runs
-from scalerepro import laws
-from scalerepro.fit import FitError, fit
-from scalerepro.law_registry import get_law
-from scalerepro.objective import Objective, Problem
-from scalerepro.profile import _local_minima, _nonnegative_lsq
+from scalerepro.core import laws
+from scalerepro.core.fit import FitError, fit
+from scalerepro.analyses.law_registry import get_law
+from scalerepro.core.objective import Objective, Problem
+from scalerepro.core.profile import _local_minima, _nonnegative_lsq
 
 ROOT = Path(__file__).resolve().parents[1]
 TRUTH = CHINCHILLA_TRUTH

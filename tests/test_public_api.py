@@ -7,7 +7,7 @@ import scalerepro
 
 PUBLIC = ["BootstrapResult", "Chinchilla", "Diagnostic", "FitResult", "FitWarning", "InputError", "LAWS", "Law",
           "Objective", "ScalereproError", "ScalereproWarning", "allocation_exponents", "allocation_table",
-          "approach1", "approach2", "approach3", "compute_optimal", "fit_runs", "get_law",
+          "approach1", "approach2", "approach3", "bootstrap", "compute_optimal", "fit", "fit_runs", "get_law",
           "load", "load_spec", "run", "training_flops"]
 
 
@@ -32,11 +32,10 @@ def test_an_unknown_name_is_an_attribute_error():
         raise AssertionError("scalerepro.fitt resolved")
 
 
-def test_the_fit_and_bootstrap_modules_stay_modules():
-    import types
+def test_fit_and_bootstrap_are_the_functions_at_the_top():
+    """The two central functions are imported from the package itself; their modules live in
+    the core layer (``scalerepro.core.fit``), so the names do not clash."""
+    from scalerepro.core import bootstrap as bootstrap_module, fit as fit_module
 
-    from scalerepro.bootstrap import bootstrap
-    from scalerepro.fit import fit
-
-    assert isinstance(scalerepro.fit, types.ModuleType) and isinstance(scalerepro.bootstrap, types.ModuleType)
-    assert callable(fit) and callable(bootstrap)
+    assert scalerepro.fit is fit_module.fit and scalerepro.bootstrap is bootstrap_module.bootstrap
+    assert callable(scalerepro.fit) and callable(scalerepro.bootstrap)

@@ -8,7 +8,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from scalerepro.report import notebook_figures, notebook_to_html, render_index, render_report
+from scalerepro.publishing.report import notebook_figures, notebook_to_html, render_index, render_report
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 EXTERNAL = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:)?//|url\(\s*["']?(https?:)?//|@import|<link\b""", re.I)
@@ -151,7 +151,7 @@ def test_index_without_output_dir(tmp_path):
 
 
 def test_timestamps_are_shown_readably():
-    from scalerepro.report import _when
+    from scalerepro.publishing.report import _when
     assert _when("2026-11-23T18:12:10.5+00:00") == "2026-11-23 18:12:10 UTC"
     assert _when("2026-11-23T18:12:10+02:00") == "2026-11-23 18:12:10 +0200"
     assert _when(None) == "—" and _when("not a time") == "not a time"
@@ -207,7 +207,7 @@ def small_fit(tmp_path_factory):
     started near the truth, 60 bootstrap resamples, the 4 largest runs held out."""
     import numpy as np
 
-    from scalerepro import userfit
+    from scalerepro.publishing import userfit
 
     N, D = (a.ravel() for a in np.meshgrid(np.geomspace(1e7, 1e9, 6), np.geomspace(2e8, 4e10, 6)))
     loss = (1.8 + 480 * N ** -0.35 + 2100 * D ** -0.37) * np.exp(0.004 * np.random.default_rng(0).standard_normal(36))
@@ -232,8 +232,8 @@ PROFILE = {"profiles": [{"parameter": "E", "values": [1.0, 1.4, 1.8, 2.2], "obje
 
 
 def render_fit(uf, **extra):
-    from scalerepro import userfit
-    from scalerepro.fit_figures import fit_figures
+    from scalerepro.publishing import userfit
+    from scalerepro.publishing.fit_figures import fit_figures
 
     results = {**userfit.build_results(uf), **extra}
     figures = fit_figures(uf, results)
@@ -288,7 +288,7 @@ def test_fit_report_without_bootstrap_has_no_interval_column(small_fit):
 
 
 def test_a_failed_figure_is_named_not_fatal(small_fit, monkeypatch):
-    from scalerepro import fit_figures
+    from scalerepro.publishing import fit_figures
 
     def broken(uf, results=None):
         raise ValueError("no data to draw")
@@ -312,7 +312,7 @@ def test_intervals_render_as_numbers_or_a_dash(results):
 
 
 def test_unidentified_allocation_rows_are_struck_through_with_the_note(small_fit):
-    from scalerepro import userfit
+    from scalerepro.publishing import userfit
 
     results = userfit.build_results(small_fit["boot"])
     note = "not identified: depends on B, beta, which the data do not determine"

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import synthetic_chinchilla_fit
-from scalerepro.results import Recorder, RecorderError, json_safe, write_json_atomic
+from scalerepro.publishing.results import Recorder, RecorderError, json_safe, write_json_atomic
 
 pytestmark = pytest.mark.usefixtures("fixture_specs")
 
@@ -77,7 +77,7 @@ def test_datasets_from_frame_attrs_or_dict(tmp_path):
     rec.add_dataset({"dataset": "e", "file": "g.csv", "sha256": None})
     assert rec.results()["data"] == [{"dataset": "d", "file": "f.csv", "sha256": "ab" * 32},
                                      {"dataset": "e", "file": "g.csv", "sha256": None}]
-    with pytest.raises(RecorderError, match="add_dataset needs a DataFrame from scalerepro.data.load"):
+    with pytest.raises(RecorderError, match="add_dataset needs a DataFrame from scalerepro.io.data.load"):
         rec.add_dataset(pd.DataFrame({"N": [1]}))
 
 
@@ -129,7 +129,7 @@ def test_json_safe_and_atomic_write(tmp_path):
 
 
 def test_a_notebook_recorder_reads_the_spec_parameters_from_its_namespace(tmp_path):
-    from scalerepro.spec import load_spec
+    from scalerepro.publishing.spec import load_spec
 
     spec = load_spec("tiny")
     namespace = {name: p.default for name, p in spec.parameters.items()}

@@ -20,8 +20,9 @@ import nbformat
 import pytest
 import yaml
 
-from scalerepro import cli, runner
-from scalerepro.spec import SpecError
+from scalerepro import cli
+from scalerepro.publishing import runner
+from scalerepro.publishing.spec import SpecError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from conftest import load_or_skip
-from scalerepro import safe_pickle
-from scalerepro.safe_pickle import UnsafePickleError
+from scalerepro.io import safe_pickle
+from scalerepro.io.safe_pickle import UnsafePickleError
 
 
 class _Payload:

@@ -18,11 +18,14 @@ import pandas as pd
 import pytest
 
 from conftest import IN_CI, law_runs, run_replication_ci
-from scalerepro import cli, runner, scheduler, sensitivity, usersensitivity
-from scalerepro.bootstrap import bootstrap
-from scalerepro.fit import fit
-from scalerepro.law_registry import get_law
-from scalerepro.sensitivity import Variant
+from scalerepro import cli
+from scalerepro.publishing import runner, usersensitivity
+from scalerepro.core import scheduler
+from scalerepro.analyses import sensitivity
+from scalerepro.core.bootstrap import bootstrap
+from scalerepro.core.fit import fit
+from scalerepro.analyses.law_registry import get_law
+from scalerepro.analyses.sensitivity import Variant
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replications"
 TRUTH = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
@@ -92,9 +95,9 @@ def test_no_scheduler_imports_no_dask(tmp_path):
         assert not [m for m in sys.modules if m.split(".")[0] in ("dask", "distributed")], "import"
         assert scalerepro.cli.main(["run", "tiny", "--profile", "ci", "--out", {str(tmp_path)!r},
                                     "--no-progress"]) == 0
-        from scalerepro.bootstrap import bootstrap
-        from scalerepro.fit import fit
-        from scalerepro.law_registry import get_law
+        from scalerepro.core.bootstrap import bootstrap
+        from scalerepro.core.fit import fit
+        from scalerepro.analyses.law_registry import get_law
         law = get_law("power_law")
         X = np.geomspace(1e17, 1e21, 12)[:, None]
         result = fit(law, X, 1.7 + 300 * X[:, 0] ** -0.12)
@@ -212,7 +215,7 @@ def test_fit_command_on_dask_equals_in_process(tmp_path, client, capsys, monkeyp
 def _no_figures(monkeypatch):
     """Reports without their figures: drawing them takes longer than the fits compared here,
     and they are drawn from the same results (the reports' own tests cover them)."""
-    from scalerepro import fit_figures
+    from scalerepro.publishing import fit_figures
 
     monkeypatch.setattr(fit_figures, "fit_figures", lambda *a, **k: [])
     monkeypatch.setattr(usersensitivity, "figures", lambda *a, **k: [])
@@ -312,8 +315,8 @@ def test_a_task_that_raises_outside_the_notebook_is_recorded_like_a_failed_one(t
 def test_run_all_ci_on_local_cluster_matches_in_process(tmp_path, client, capsys):
     """Every replication at the ci profile, one notebook per task on the module's
     ``local:2`` cluster: the same claims, reproduced values and verdicts as the in-process runs."""
-    from scalerepro import data
-    from scalerepro.spec import list_specs, load_spec
+    from scalerepro.io import data
+    from scalerepro.publishing.spec import list_specs, load_spec
 
     names = list_specs()
     for dataset in {d for name in names for d in load_spec(name).datasets}:

@@ -6,8 +6,11 @@ import pandas as pd
 import pytest
 
 from conftest import load_or_skip
-from scalerepro import laws, runs_input, sensitivity, spec
-from scalerepro.sensitivity import Variant
+from scalerepro.core import laws
+from scalerepro.io import runs_input
+from scalerepro.analyses import sensitivity
+from scalerepro.publishing import spec
+from scalerepro.analyses.sensitivity import Variant
 
 CI_GRID = dict(a=[0, 10, 20], b=[0, 10, 20], e=[-1, 0, 1], alpha=[0, 0.5, 1], beta=[0, 0.5, 1])
 
@@ -54,7 +57,7 @@ def test_starts():
     assert sensitivity.make_starts(Variant("g", "x"), law, X, y, None, 0).shape == (4500, 5)
     assert sensitivity.make_starts(Variant("g", "x", tied=True), Variant("g", "x", tied=True).law(), X, y, CI_GRID, 0).shape == (81, 4)
     best = sensitivity.make_starts(Variant("b", "x", starts="best_grid", k=3), law, X, y, CI_GRID, 0)
-    from scalerepro.fit import fit
+    from scalerepro.core.fit import fit
     ranked = np.sort(fit(law, X, y, starts=full, optimizer="grid").start_objectives)[:3]
     got = fit(law, X, y, starts=best, optimizer="grid").start_objectives
     assert np.allclose(np.sort(got), ranked)

@@ -15,9 +15,13 @@ import pandas as pd
 import pytest
 
 import sweeps
-from scalerepro import bootstrap as bootstrapmod
-from scalerepro import cli, laws, runs_input, sensitivity, usersensitivity
-from scalerepro.sensitivity import Options, Variant
+from scalerepro.core import bootstrap as bootstrapmod
+from scalerepro import cli
+from scalerepro.core import laws
+from scalerepro.io import runs_input
+from scalerepro.analyses import sensitivity
+from scalerepro.publishing import usersensitivity
+from scalerepro.analyses.sensitivity import Options, Variant
 
 CI_GRID = dict(a=[0, 10, 20], b=[0, 10, 20], e=[-1, 0, 1], alpha=[0, 0.5, 1], beta=[0, 0.5, 1])
 

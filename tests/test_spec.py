@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scalerepro import spec
-from scalerepro.spec import SpecError, evaluate_claim, load_spec, resolve_parameters
+from scalerepro.publishing import spec
+from scalerepro.publishing.spec import SpecError, evaluate_claim, load_spec, resolve_parameters
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replications"
 

@@ -75,7 +75,7 @@ def test_fit_summary_shows_the_fitted_parameters_interval_and_status(fitted):
 
 
 def test_fit_summary_says_when_a_fit_did_not_converge(fitted):
-    from scalerepro.fit import fit
+    from scalerepro.core.fit import fit
 
     result, _ = fitted
     problem = result.problem
@@ -98,7 +98,7 @@ def test_bootstrap_summary_shows_estimate_interval_and_se(fitted):
 
 
 def test_allocation_summary_with_and_without_interval():
-    from scalerepro import approaches as ap
+    from scalerepro.analyses import approaches as ap
     from test_approaches import CHINCHILLA, isoflop_sweep
 
     runs = isoflop_sweep(CHINCHILLA, sizes=12)
@@ -113,7 +113,7 @@ def test_allocation_summary_with_and_without_interval():
 
 
 def test_user_fit_summary_carries_status_diagnostics_and_intervals(tmp_path):
-    from scalerepro import userfit
+    from scalerepro.publishing import userfit
     from sweeps import few_points, write
 
     uf = userfit.fit_runs(write(few_points(), tmp_path / "few.csv"), n_bootstrap=30, seed=0)
@@ -129,7 +129,7 @@ def test_user_fit_summary_carries_status_diagnostics_and_intervals(tmp_path):
 
 
 def test_sensitivity_summary_lists_each_variant_and_why_some_are_out():
-    from scalerepro.sensitivity import SensitivityResult
+    from scalerepro.analyses.sensitivity import SensitivityResult
 
     table = pd.DataFrame([
         {"variant": "default", "a": 0.51, "a 95% low": 0.48, "a 95% high": 0.55, "identified": True,
@@ -151,7 +151,7 @@ def test_sensitivity_summary_lists_each_variant_and_why_some_are_out():
     from pathlib import Path
 
     from scalerepro.diagnostics import Diagnostic
-    from scalerepro.usersensitivity import UserSensitivity
+    from scalerepro.publishing.usersensitivity import UserSensitivity
 
     user = UserSensitivity(path=Path("runs.csv"), sha256="", prepared=None, result=SensitivityResult(
         table=table, fits={}, boots={}, budgets=(1e21,)), options={}, not_applicable=[], seconds=0.0, started="",

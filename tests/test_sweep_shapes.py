@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 
 import sweeps
-from scalerepro import cli, laws, userfit
-from scalerepro.bootstrap import resample_weights
-from scalerepro.validate import InputError
+from scalerepro import cli
+from scalerepro.core import laws
+from scalerepro.publishing import userfit
+from scalerepro.core.bootstrap import resample_weights
+from scalerepro.io.validate import InputError
 
 # A tenth of the 4500-start grid (every value of each axis still occurs) keeps these fits fast.
 STARTS = laws.Chinchilla().default_starts()[::9]
@@ -248,8 +250,8 @@ def test_missing_roles_get_cli_syntax_and_suggestions(csvs, capsys):
 @pytest.mark.slow
 def test_chinchilla_protocol_from_the_cli_has_no_error_and_reaches_the_optimum(tmp_path, capsys):
     from conftest import load_or_skip
-    from scalerepro import data
-    from scalerepro.selection import drop_largest
+    from scalerepro.io import data
+    from scalerepro.core.selection import drop_largest
 
     runs = load_or_skip("besiroglu2024_chinchilla")
     path = data.fetch("besiroglu2024_chinchilla", "svg_extracted_data.csv")

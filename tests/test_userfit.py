@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalerepro import cli, laws, userfit
-from scalerepro.fit import fit
-from scalerepro.law_registry import get_law
-from scalerepro.validate import InputError
+from scalerepro import cli
+from scalerepro.core import laws
+from scalerepro.publishing import userfit
+from scalerepro.core.fit import fit
+from scalerepro.analyses.law_registry import get_law
+from scalerepro.io.validate import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "examples" / "example_runs.csv"

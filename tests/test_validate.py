@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scalerepro.validate import RUN_COLUMNS, InputError, UnitWarning, read_runs_csv, validate_runs
+from scalerepro.io.validate import RUN_COLUMNS, InputError, UnitWarning, read_runs_csv, validate_runs
 
 
 def runs(n=6):

@@ -35,19 +35,19 @@ EQUIVALENT = ROOT / "docs" / "equivalent-mutants.yaml"
 # user reads ("Class.method" for methods). Text-only helpers (describe, record, warnings)
 # are left out.
 TARGETS = {
-    "objective": [("objective", ["Objective.__post_init__", "Objective.terms", "Objective.total",
+    "objective": [("core.objective", ["Objective.__post_init__", "Objective.terms", "Objective.total",
                                  "Problem.__init__", "Problem._w", "Problem._terms", "Problem.value",
                                  "Problem.value_grad", "Problem.value_grad_hess"])],
-    "optimal": [("optimal", ["training_flops", "tokens_from_flops", "allocation_exponents",
+    "optimal": [("core.optimal", ["training_flops", "tokens_from_flops", "allocation_exponents",
                              "allocation_constant", "compute_optimal", "allocation_table"])],
-    "spec rules": [("spec", ["evaluate_claim", "_le", "_is_interval", "_is_number", "_check_rule"])],
-    "bootstrap": [("stats", ["percentile_interval"]),
-                  ("bootstrap", ["resample_weights", "bootstrap", "BootstrapResult.interval",
+    "spec rules": [("publishing.spec", ["evaluate_claim", "_le", "_is_interval", "_is_number", "_check_rule"])],
+    "bootstrap": [("core.stats", ["percentile_interval"]),
+                  ("core.bootstrap", ["resample_weights", "bootstrap", "BootstrapResult.interval",
                                  "BootstrapResult.intervals", "BootstrapResult.standard_errors",
                                  "BootstrapResult.covariance"])],
-    "userfit hold-out": [("runs_input", ["split_holdout", "parse_holdout"]),
-                         ("userfit", ["_holdout_table", "UserFit.holdout_summary"])],
-    "checklist status": [("checklist", ["evaluate", "summary"])],
+    "userfit hold-out": [("io.runs_input", ["split_holdout", "parse_holdout"]),
+                         ("publishing.userfit", ["_holdout_table", "UserFit.holdout_summary"])],
+    "checklist status": [("publishing.checklist", ["evaluate", "summary"])],
 }
 # The fast tests that exercise these functions directly (each takes seconds). The others see
 # no mutant or reach the same functions through a whole CLI fit and report: test_userfit.py,
@@ -68,7 +68,7 @@ def patterns(areas) -> list[str]:
 
 
 def readable(mutant: str) -> str:
-    """``scalerepro.spec.x_evaluate_claim__mutmut_7`` -> ``scalerepro.spec.evaluate_claim``."""
+    """``scalerepro.publishing.spec.x_evaluate_claim__mutmut_7`` -> ``scalerepro.publishing.spec.evaluate_claim``."""
     name = mutant.partition("__mutmut_")[0]
     module, _, mangled = name.rpartition(".")
     return f"{module}.{mangled.removeprefix('x_').removeprefix('xǁ').replace('ǁ', '.')}"
@@ -92,7 +92,7 @@ def stage(areas) -> None:
     for entry in (ROOT / "lib" / "scalerepro").iterdir():
         if entry.is_symlink() and entry.is_dir():
             (package / entry.name).symlink_to(os.readlink(entry))  # relative: to mutmut's copies
-    files = sorted({f"src/scalerepro/{module}.py" for a in areas for module, _ in TARGETS[a]})
+    files = sorted({f"src/scalerepro/{module.replace('.', '/')}.py" for a in areas for module, _ in TARGETS[a]})
     config = ["[mutmut]", "source_paths = src", "only_mutate =", *[f"    {f}" for f in files],
               "also_copy =", *[f"    {p}" for p in ALSO_COPY], "pytest_add_cli_args =",
               *[f"    {a}" for a in PYTEST_ARGS], "pytest_add_cli_args_test_selection =",

@@ -43,7 +43,7 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def _counts_text(results: dict) -> str:
-    from .report import verdict_counts
+    from .publishing.report import verdict_counts
 
     return ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in verdict_counts(results).items() if n)
 
@@ -55,7 +55,7 @@ def add_list(sub):
 
 
 def cmd_list(args) -> int:
-    from .spec import list_specs, load_spec
+    from .publishing.spec import list_specs, load_spec
 
     rows = []
     for name in list_specs():
@@ -81,8 +81,8 @@ def add_run(sub):
 
 
 def cmd_run(args) -> int:
-    from . import runner
-    from .spec import list_specs
+    from .publishing import runner
+    from .publishing.spec import list_specs
 
     if args.all == bool(args.names):
         raise UsageError("give replication names or --all (not both)")
@@ -104,15 +104,15 @@ def cmd_run(args) -> int:
 
 def _scheduler(args):
     """The parsed ``--scheduler`` (None: in-process), or a SchedulerError printed as one line;
-    scalerepro.scheduler imports no Dask."""
-    from . import scheduler
+    scalerepro.core.scheduler imports no Dask."""
+    from .core import scheduler
 
     return scheduler.parse(args.scheduler)
 
 
 def _run_here(item, args) -> dict:
     """One replication in this process, with the per-cell progress bar."""
-    from . import runner
+    from .publishing import runner
 
     name = item.spec.name
     print(f"== {name} (profile {args.profile or 'default'})", file=sys.stderr, flush=True)
@@ -131,7 +131,8 @@ def _run_on_dask(prepared, args, dask) -> list[dict]:
     import time
     from pathlib import Path
 
-    from . import runner, scheduler
+    from .publishing import runner
+    from .core import scheduler
 
     out_root = str(Path(args.out).resolve())
     data_dir = os.environ.get("SCALEREPRO_DATA_DIR")
@@ -162,7 +163,7 @@ def _run_on_dask(prepared, args, dask) -> list[dict]:
 
 def _run_row(record: dict, out) -> dict:
     """Print one replication's outcome and return its row of the closing table."""
-    from . import runner
+    from .publishing import runner
 
     name = record["replication"]
     if record["status"] != "ok":
@@ -181,7 +182,7 @@ def add_report(sub):
 
 
 def cmd_report(args) -> int:
-    from .report import VERDICTS, render_index
+    from .publishing.report import VERDICTS, render_index
 
     summary = render_index(args.out)
     rows = [{"replication": r["name"], "status": r["status"], **r["counts"]} for r in summary["replications"]]
@@ -201,14 +202,14 @@ def add_data(sub):
 
 
 def cmd_data_list(args) -> int:
-    from . import data
+    from .io import data
 
     print(_table(data.list_status(args.dataset), ["dataset", "file", "status", "size", "path"]))
     return 0
 
 
 def cmd_data_verify(args) -> int:
-    from . import data
+    from .io import data
 
     rows = data.verify(args.dataset)
     print(_table(rows, ["dataset", "file", "status", "location", "optional"]))
@@ -363,7 +364,8 @@ def _allocation_text(co: dict) -> str:
 
 def _check_approach_options(args, law) -> list[float] | None:
     """What --approach excludes, said before anything is read; returns --budgets parsed."""
-    from . import userapproaches, userfit
+    from .analyses import userapproaches
+    from .publishing import userfit
 
     chosen = userapproaches.selected(args.approach)
     isoflop_budgets = userapproaches.parse_budgets(args.budgets) if args.budgets is not None else None
@@ -385,7 +387,7 @@ def _check_approach_options(args, law) -> list[float] | None:
 
 
 def _approaches_text(results: dict) -> str:
-    from .userapproaches import TABLE_COLUMNS, table_rows
+    from .analyses.userapproaches import TABLE_COLUMNS, table_rows
 
     records = results["approaches"]
     levels = {r["level"] for r in records if r["level"]}
@@ -395,8 +397,8 @@ def _approaches_text(results: dict) -> str:
 
 
 def cmd_fit(args) -> int:
-    from . import checklist, userfit
-    from .law_registry import get_law
+    from .publishing import checklist, userfit
+    from .analyses.law_registry import get_law
 
     if args.about_template:
         print(checklist.about_template())
@@ -542,7 +544,8 @@ def add_sensitivity(sub):
 
 
 def cmd_sensitivity(args) -> int:
-    from . import runs_input, usersensitivity
+    from .io import runs_input
+    from .publishing import usersensitivity
 
     try:
         columns = runs_input.parse_columns(args.columns)
