@@ -181,7 +181,17 @@ def test_declared_words_and_the_purpose_say_where_they_came_from():
     purpose = {k: entries["purpose"][k] for k in ("status", "value", "source", "field")}
     assert purpose == {"status": "declared", "value": "the spec's purpose", "source": "spec", "field": "purpose"}
     assert by_id(checklist.evaluate(run))["purpose"]["value"] == "the run's purpose"
-    assert by_id(checklist.evaluate({}))["purpose"]["status"] == "missing"
+    missing = by_id(checklist.evaluate({}))["purpose"]
+    assert {k: missing[k] for k in ("status", "value", "source", "field")} == dict.fromkeys(
+        ("status", "value", "source", "field")) | {"status": "missing"}
+
+
+def test_what_the_original_paper_did_not_report_is_said_and_attributed():
+    entries = by_id(checklist.evaluate({}, {"original_reporting": {"uncertainty": "not reported"}}))
+    answer = {k: entries["uncertainty"][k] for k in ("status", "value", "source", "field", "original")}
+    assert answer == {"status": "not_reported_by_original", "source": "spec", "original": "not reported",
+                      "value": "not answerable from this run; original paper: not reported",
+                      "field": "original_reporting.uncertainty"}
 
 
 def test_chinchilla_spec_gives_a_complete_checklist(tmp_path, synthetic, repo_specs):
