@@ -235,7 +235,7 @@ def render_fit(uf, **extra):
     from scalerepro.publishing import userfit
     from scalerepro.publishing.fit_figures import fit_figures
 
-    results = {**userfit.build_results(uf), **extra}
+    results = {**uf.record(), **extra}
     figures = fit_figures(uf, results)
     return results, figures, render_report(results, figures=figures)
 
@@ -314,7 +314,7 @@ def test_intervals_render_as_numbers_or_a_dash(results):
 def test_unidentified_allocation_rows_are_struck_through_with_the_note(small_fit):
     from scalerepro.publishing import userfit
 
-    results = userfit.build_results(small_fit["boot"])
+    results = small_fit["boot"].record()
     note = "not identified: depends on B, beta, which the data do not determine"
     for row in results["compute_optimal"]["budgets"]:
         row.update(identified=False, note=note)

@@ -182,7 +182,7 @@ def test_an_unidentified_variant_says_so_and_stays_out_of_the_spread(tmp_path):
     path = sweeps.write(sweeps.few_points(), tmp_path / "few.csv")
     us = usersensitivity.sensitivity_runs(path, budgets=[1e21], n_bootstrap=0, n_bootstrap_variants=0,
                                           screened_starts=10, grid_axes=CI_GRID, groups=["form"])
-    results = usersensitivity.build_results(us)
+    results = us.record()
     assert [v["variant"] for v in results["variants"]] == ["default", "form: alpha = beta"]
     default = results["default"]
     assert default["identified"] is False and default["outcome"].startswith("not identified")
@@ -193,7 +193,7 @@ def test_an_unidentified_variant_says_so_and_stays_out_of_the_spread(tmp_path):
     assert "default" in spread["excluded"]
     assert any(d["code"] == "not_identified" and d["severity"] == "warning" for d in results["diagnostics"])
     us.options["include_unidentified"] = True
-    included = usersensitivity.build_results(us)["spread"]["budgets"][0]["tokens_per_param"]
+    included = us.record()["spread"]["budgets"][0]["tokens_per_param"]
     assert "default" not in included["excluded"]
 
 

@@ -82,7 +82,7 @@ def test_per_nd_best_keeps_the_lowest_loss_run_and_records_the_others(csvs, lr_b
 
 
 def test_per_nd_choice_reaches_the_record_and_the_checklist(lr_best):
-    results = userfit.build_results(lr_best)
+    results = lr_best.record()
     selection = results["fits"]["main"]["selection"]
     assert selection["per_nd"] == "best" and selection["rows_read"] == 240 and selection["rows_used"] == 80
     assert results["parameters"]["per_nd"] == "best"
@@ -155,7 +155,7 @@ def test_fixed_ratio_ladder_is_not_identified(ladder):
 
 
 def test_ladder_profile_is_recorded_flat(ladder):
-    record = userfit.build_results(ladder)["identifiability"]
+    record = ladder.record()["identifiability"]
     assert record["outcome"] == "not identified"
     assert record["profiles"], "a flagged parameter must have its profile"
     for p in record["profiles"]:

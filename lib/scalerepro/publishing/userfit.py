@@ -125,6 +125,12 @@ class UserFit:
             return "not identified: " + ", ".join(self.identifiability.unidentified)
         return self.result.outcome
 
+    def record(self) -> dict:
+        """``results.json`` content, as every result serialises (``record()``): the Recorder's
+        layout plus status, diagnostics, identifiability, hold-out, allocation and checklist."""
+        with _quiet_numpy():  # standard errors of samples holding a limit (0, inf) are NaN, quietly
+            return _results_json(self)
+
     def summary(self) -> Summary:
         """The fit of one CSV at a glance, from the records of its parts (nothing
         recomputed): the fitted parameters with their bootstrap intervals and each
@@ -429,14 +435,7 @@ def _spec(uf: UserFit) -> Spec:
                            else "."))
 
 
-def build_results(uf: UserFit) -> dict:
-    """results.json content: the Recorder's layout plus status, diagnostics,
-    identifiability, hold-out, allocation and checklist."""
-    with _quiet_numpy():  # standard errors of samples holding a limit (0, inf) are NaN, quietly
-        return _build_results(uf)
-
-
-def _build_results(uf: UserFit) -> dict:
+def _results_json(uf: UserFit) -> dict:
     rec = Recorder("fit", out_dir=".", parameters=json_safe(uf.options), spec=_spec(uf))
     rec.add_dataset({"dataset": "user", "file": str(uf.path.resolve()), "sha256": uf.sha256})
     if uf.result is not None:
@@ -509,7 +508,7 @@ def write_outputs(uf: UserFit, out_dir) -> dict:
     from .fit_figures import fit_figures
     from .report import render_report
 
-    results = build_results(uf)
+    results = uf.record()
     with _quiet_numpy():
         html = render_report(results, figures=fit_figures(uf, results))
     write_report_and_results(out_dir, html, results)

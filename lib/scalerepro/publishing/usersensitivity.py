@@ -164,6 +164,11 @@ class UserSensitivity:
     started: str
     warnings: list[str] = field(default_factory=list)
 
+    def record(self) -> dict:
+        """``results.json`` content, as every result serialises (``record()``): each variant's
+        record, the spread, what was skipped, the diagnostics, timing and environment."""
+        return _results_json(self)
+
     def summary(self) -> Summary:
         """The variants' allocation exponents (:meth:`SensitivityResult.summary
         <scalerepro.analyses.sensitivity.SensitivityResult.summary>`), titled with the file, with the
@@ -313,8 +318,7 @@ def spread_records(table: pd.DataFrame, budgets, include_unidentified: bool) -> 
     return out
 
 
-def build_results(us: UserSensitivity) -> dict:
-    """results.json content."""
+def _results_json(us: UserSensitivity) -> dict:
     result = us.result
     budgets = list(result.budgets)
     include = us.options["include_unidentified"]
@@ -368,7 +372,7 @@ def write_outputs(us: UserSensitivity, out_dir) -> dict:
     """Write ``out_dir/report.html`` and ``out_dir/results.json``; both are rendered in
     memory first, so an error leaves nothing half-written."""
     from .report import render_sensitivity_report
-    results = build_results(us)
+    results = us.record()
     html = render_sensitivity_report(results, figures(us))
     write_report_and_results(out_dir, html, results)
     return results
