@@ -159,3 +159,42 @@ def test_sensitivity_summary_lists_each_variant_and_why_some_are_out():
                      Diagnostic("dropped_points", "info", "nothing dropped", ())]).summary()
     assert user.title.endswith("3 variants, on runs.csv") and user.table() == s.table()
     assert "warning: 2 of 3 variants are not identified" in str(user) and "nothing dropped" not in str(user)
+
+
+def test_isoflop_power_law_summary_shows_the_exponent_and_its_replicate_interval():
+    from scalerepro.analyses.isoflop import find_optimum, fit_power_law
+    from test_isoflop import synthetic_budgets
+
+    rng = np.random.default_rng(0)
+    optima = [find_optimum(n, loss, c, n_replicates=40, noise_sd=0.002, rng=rng)
+              for c, n, loss, _ in synthetic_budgets(a=0.6, skew=0.15)]
+    fit = fit_power_law(optima)
+    text = str(fit.summary())
+    assert text.startswith("x* = k C^a")
+    assert row_values(text)["a"] == f"{fit.exponent:.6g}" and abs(fit.exponent - 0.6) < 0.03
+    assert f"[{fit.interval[0]:.6g}, {fit.interval[1]:.6g}]" in text
+    assert f"budgets: {len(optima)} used, 0 dropped" in text
+
+
+def test_loss_to_loss_map_summary_shows_its_parameters():
+    from scalerepro.analyses.loss_to_loss import ShiftedPowerLaw
+
+    x = np.linspace(2.5, 4.0, 12)
+    y = 1.7 * (x - 1.5) ** 0.8 + 0.4          # a known map, fitted with its shifts given
+    law = ShiftedPowerLaw.fit_ols(x, y, 1.5, 0.4)
+    values = row_values(str(law.summary()))
+    assert float(values["kappa"]) == pytest.approx(0.8, rel=1e-6) and float(values["K"]) == pytest.approx(1.7, rel=1e-6)
+    assert float(values["r2"]) == pytest.approx(1.0)
+    assert "(ols, 12 points)" in str(law.summary()).splitlines()[0]
+
+
+def test_identifiability_summary_names_what_the_data_cannot_tell(tmp_path):
+    from scalerepro.publishing import userfit
+    from sweeps import few_points, write
+
+    uf = userfit.fit_runs(write(few_points(), tmp_path / "few.csv"), n_bootstrap=0, seed=0)
+    ident = uf.identifiability
+    text = str(ident.summary())
+    assert ident.unidentified and text.startswith(f"identifiability: not identified: {', '.join(ident.unidentified)}")
+    severities = [line.split(":")[0].strip() for line in text.splitlines()[1:] if line.strip()]
+    assert severities == sorted(severities, key=["error", "warning", "info"].index)

@@ -31,6 +31,7 @@ import numpy as np
 from scipy.interpolate import Akima1DInterpolator
 
 from ..errors import IsoflopError
+from ..summary import Row, Summary
 
 METHODS = ("akima", "quadratic")
 DEFAULT_SEED = 0
@@ -236,6 +237,16 @@ class PowerLawFit:
             "no_interval_reason": self.no_interval_reason,
             "warnings": [f"no interval: {self.no_interval_reason}"] if self.interval is None else [],
         }
+
+    def summary(self) -> Summary:
+        """The power law at a glance, from :meth:`record`: a with its noise-replicate interval
+        (or why there is none), k, and the budgets used and dropped."""
+        rec = self.record()
+        interval = tuple(rec["interval"]) if rec["interval"] else None
+        rows = [Row("a", rec["params"]["a"], interval), Row("k", rec["params"]["k"])]
+        notes = [rec["objective"]["text"], f"budgets: {rec['points_used']} used, {len(rec['points_dropped'])} dropped"]
+        notes += [f"dropped {d}" for d in rec["points_dropped"]] + rec["warnings"]
+        return Summary(rec["form"]["equation"], rows, notes, level=rec["level"])
 
     def replicate_summary(self, seed=None) -> "ReplicateSummary":
         """The noise-replicate interval, in the shape of a bootstrap summary; ``seed`` is

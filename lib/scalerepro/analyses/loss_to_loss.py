@@ -31,6 +31,7 @@ import scipy.optimize
 
 from ..core.bootstrap import BootstrapResult, resample_weights
 from ..errors import LossToLossError
+from ..summary import Row, Summary
 
 
 _GRID_BLOCK_ELEMENTS = 4_000_000   # residuals held at once by fit_grid_profile (32 MB)
@@ -59,6 +60,12 @@ class ShiftedPowerLaw:
     def record(self) -> dict:
         return {"K": self.K, "kappa": self.kappa, "E_x": self.E_x, "E_y": self.E_y,
                 "r2": self.r2, "n": self.n, "method": self.method, **self.extra}
+
+    def summary(self) -> Summary:
+        """The map at a glance, from :meth:`record`: its four parameters, R^2 and how it was fitted."""
+        rec = self.record()
+        rows = [Row(name, rec[name]) for name in ("kappa", "K", "E_x", "E_y", "r2")]
+        return Summary(f"y = K (x - E_x)^kappa + E_y ({rec['method'] or 'given'}, {rec['n']} points)", rows)
 
     # --------------------------------------------------------------------- fits
     @classmethod

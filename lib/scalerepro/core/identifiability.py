@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, sorted_by_severity
+from ..summary import Summary
 from .laws import Law
 from .newton import newton_batch
 from .objective import Problem
@@ -100,6 +101,13 @@ class Identifiability:
         return {"outcome": self.outcome, "unidentified": list(self.unidentified),
                 "flat_directions": self.directions, "starts_at_best": self.starts_at_best,
                 "profiles": self.profiles, "influence": self.influence, "seconds": round(self.seconds, 3)}
+
+    def summary(self) -> Summary:
+        """What the data cannot tell, from the record: the verdict, the parameters not
+        identified, and each diagnostic (errors first)."""
+        rec = self.record()
+        title = rec["outcome"] + (f": {', '.join(rec['unidentified'])}" if rec["unidentified"] else "")
+        return Summary(f"identifiability: {title}", [], [f"{d.severity}: {d.message}" for d in sorted_by_severity(self.diagnostics)])
 
 
 # ----------------------------------------------------------------------------- values
