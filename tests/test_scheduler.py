@@ -245,7 +245,7 @@ def test_sensitivity_on_dask_gives_the_same_table(client):
     assert failed.row["outcome"] == "failed: ValueError" and not failed.identified and failed.fit is None
     assert failed.row["error"] == "ValueError: unknown starts 'nonexistent'" and "make_starts" in failed.error["traceback"]
     assert [d.code for d in failed.diagnostics] == ["task_failed"] and failed.diagnostics[0].severity == "error"
-    record = usersensitivity.variant_record(failed, options.budgets, in_spread=False)  # its results.json entry
+    record = failed.record(options.budgets, in_spread=False)  # its results.json entry
     assert record["error"]["ename"] == "ValueError" and record["diagnostics"][0]["code"] == "task_failed"
     assert record["outcome"] == "failed: ValueError" and record["bootstrap"] is None
     assert set(there.fits) == {v.name for v in variants} - {"no such starts"}

@@ -468,6 +468,14 @@ def derived_functions(budgets) -> dict:
 
 
 # ----------------------------------------------------------------------------- one variant
+def _interval(row: dict, name: str):
+    """A row's 95% bootstrap interval of ``name`` as a list, or None where it has none."""
+    lo, hi = row.get(f"{name} 95% low"), row.get(f"{name} 95% high")
+    if lo is None or hi is None or not np.isfinite([lo, hi]).all():
+        return None
+    return [float(lo), float(hi)]
+
+
 @dataclass
 class VariantResult:
     """One variant's outcome: the table row, the fit, its bootstrap and its diagnostics."""
@@ -484,6 +492,44 @@ class VariantResult:
     @property
     def identified(self) -> bool:
         return bool(self.row.get("identified"))
+
+    def record(self, budgets, in_spread: bool) -> dict:
+        """One variant as plain JSON: choices, points, parameters, allocation per budget with
+        intervals, outcome, diagnostics, bootstrap, seconds."""
+        row, v = self.row, self.variant
+        record = {"variant": v.name, "group": v.group,
+                  "choices": {**{k: row[k] for k in ("form", "objective", "space", "reduction", "optimizer", "starts")},
+                              "data": self.data.choices if self.data is not None else None},
+                  "n_points": row["n_points"], "n_runs": row["n_runs"], "n_starts": row.get("n_starts"),
+                  "resampling": row["resampling"], "outcome": row["outcome"], "identified": row["identified"],
+                  "in_spread": in_spread, "converged": row.get("converged"), "seconds": round(row["seconds"], 3)}
+        if self.fit is not None:
+            record.update(params=self.fit.params, objective_value=self.fit.objective_value, message=self.fit.message,
+                          a=row["a"], a_interval=_interval(row, "a"),
+                          allocation=[{"C": c,
+                                       "N_opt": row[f"N_opt@{budget_key(c)}"],
+                                       "N_opt_interval": _interval(row, f"N_opt@{budget_key(c)}"),
+                                       "tokens_per_param": row[f"tokens_per_param@{budget_key(c)}"],
+                                       "tokens_per_param_interval":
+                                           _interval(row, f"tokens_per_param@{budget_key(c)}")}
+                                      for c in budgets],
+                          warnings=list(self.fit.warnings))
+        if self.boot is not None:
+            record["bootstrap"] = {"n_resamples": self.boot.n_resamples, "n_failed": self.boot.n_failed,
+                                   "seed": self.boot.seed, "resampling": self.boot.resampling,
+                                   "warm_start": self.boot.warm_start, "seconds": round(self.boot.seconds, 3)}
+        else:
+            record["bootstrap"] = None
+            record["no_interval"] = ("a scipy optimizer variant: its bootstrap would be one scipy fit per resample "
+                                     "per start; its spread is about where the optimizer stops" if v.scipy else
+                                     "grid search only: a grid point, not an optimum" if
+                                     v.fit_options()["optimizer"] == "grid" else "not fitted")
+        if self.data is not None:
+            record["dropped_by_reason"] = self.data.selection.selection_record()["dropped_by_reason"]
+        if self.error is not None:  # the variant's fit raised (sensitivity.failed_variant)
+            record["error"] = self.error
+        record["diagnostics"] = [d.record() for d in self.diagnostics]
+        return record
 
 
 def _outcome(result: FitResult, errors: list[Diagnostic]) -> str:

@@ -251,53 +251,6 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
 
 
 # ----------------------------------------------------------------------------- records
-def _interval(row: dict, name: str):
-    lo, hi = row.get(f"{name} 95% low"), row.get(f"{name} 95% high")
-    if lo is None or hi is None or not np.isfinite([lo, hi]).all():
-        return None
-    return [float(lo), float(hi)]
-
-
-def variant_record(vr: sensitivity.VariantResult, budgets, in_spread: bool) -> dict:
-    """One variant as plain JSON: choices, points, parameters, allocation per budget with
-    intervals, outcome, diagnostics, bootstrap, seconds."""
-    row = vr.row
-    v = vr.variant
-    record = {"variant": v.name, "group": v.group,
-              "choices": {**{k: row[k] for k in ("form", "objective", "space", "reduction", "optimizer", "starts")},
-                          "data": vr.data.choices if vr.data is not None else None},
-              "n_points": row["n_points"], "n_runs": row["n_runs"], "n_starts": row.get("n_starts"),
-              "resampling": row["resampling"], "outcome": row["outcome"], "identified": row["identified"],
-              "in_spread": in_spread, "converged": row.get("converged"), "seconds": round(row["seconds"], 3)}
-    if vr.fit is not None:
-        record.update(params=vr.fit.params, objective_value=vr.fit.objective_value, message=vr.fit.message,
-                      a=row["a"], a_interval=_interval(row, "a"),
-                      allocation=[{"C": c,
-                                   "N_opt": row[f"N_opt@{sensitivity.budget_key(c)}"],
-                                   "N_opt_interval": _interval(row, f"N_opt@{sensitivity.budget_key(c)}"),
-                                   "tokens_per_param": row[f"tokens_per_param@{sensitivity.budget_key(c)}"],
-                                   "tokens_per_param_interval":
-                                       _interval(row, f"tokens_per_param@{sensitivity.budget_key(c)}")}
-                                  for c in budgets],
-                      warnings=list(vr.fit.warnings))
-    if vr.boot is not None:
-        record["bootstrap"] = {"n_resamples": vr.boot.n_resamples, "n_failed": vr.boot.n_failed,
-                               "seed": vr.boot.seed, "resampling": vr.boot.resampling,
-                               "warm_start": vr.boot.warm_start, "seconds": round(vr.boot.seconds, 3)}
-    else:
-        record["bootstrap"] = None
-        record["no_interval"] = ("a scipy optimizer variant: its bootstrap would be one scipy fit per resample "
-                                 "per start; its spread is about where the optimizer stops" if v.scipy else
-                                 "grid search only: a grid point, not an optimum" if
-                                 v.fit_options()["optimizer"] == "grid" else "not fitted")
-    if vr.data is not None:
-        record["dropped_by_reason"] = vr.data.selection.selection_record()["dropped_by_reason"]
-    if vr.error is not None:  # the variant's fit raised (sensitivity.failed_variant)
-        record["error"] = vr.error
-    record["diagnostics"] = [d.record() for d in vr.diagnostics]
-    return record
-
-
 def spread_records(table: pd.DataFrame, budgets, include_unidentified: bool) -> dict:
     """Max / min of N_opt and tokens per parameter at each budget over the variants in the
     spread, overall and for each group together with the default."""
@@ -325,7 +278,7 @@ def _results_json(us: UserSensitivity) -> dict:
     table = result.table
     spread = spread_records(table, budgets, include)
     excluded = set(spread["budgets"][0]["tokens_per_param"]["excluded"]) if spread["budgets"] else set()
-    records = [variant_record(vr, budgets, in_spread=vr.variant.name not in excluded)
+    records = [vr.record(budgets, in_spread=vr.variant.name not in excluded)
                for vr in result.results.values()]
     default = result.results.get("default")
     frame = us.prepared.source
