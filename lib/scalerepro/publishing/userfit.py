@@ -160,9 +160,9 @@ class UserFit:
         if self.holdout.empty:
             return None
         err = self.holdout["abs_rel_error"]
-        runs = self.prepared.options.get("holdout") or {} if self.prepared else {}
+        # a hold-out table comes only from runs_input.split_holdout, which counts the runs it held out
         return {"kind": "largest-compute", "k": self.options["holdout"], "rows": len(self.holdout),
-                "runs": int(runs.get("runs_held_out", self.options["holdout"])),
+                "runs": int(self.prepared.options["holdout"]["runs_held_out"]),
                 "mean_abs_rel_error": float(err.mean()), "max_abs_rel_error": float(err.max()),
                 "median_abs_rel_error": float(err.median())}
 
