@@ -7,7 +7,9 @@ the law's values times chosen factors, so each hold-out error is |1 - factor| / 
 each held-out row's line in the file is known from how the file was written.
 """
 
+import dataclasses
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -144,3 +146,15 @@ def test_runs_tied_at_the_cut_are_held_out_together(tmp_path):
     h = userfit.run(path, tmp_path / "out", holdout=2, n_bootstrap=0, starts=start)["holdout"]
     assert (h["k"], h["runs"], h["rows"]) == (2, 3, 5)
     assert [p["line"] for p in h["points"]] == HELD_LINES + [18]
+
+
+def test_a_hold_out_that_would_leave_nothing_to_fit_names_the_file(runs_csv):
+    from scalerepro.errors import InputError
+    from scalerepro.io import runs_input
+
+    prepared = runs_input.prepare_runs(runs_csv, laws.Chinchilla())
+    with pytest.raises(InputError, match=rf"(?s)^{re.escape(str(runs_csv))}: .*would hold out all 8 runs; keep some to fit"):
+        runs_input.split_holdout(prepared, 8)
+    unnamed = dataclasses.replace(prepared, path=None)   # runs given as a table, not a file
+    with pytest.raises(InputError, match=r"(?s)^<runs>: .*largest-compute:9 would hold out all 8 runs"):
+        runs_input.split_holdout(unnamed, 9)

@@ -595,10 +595,10 @@ def split_holdout(prepared: PreparedRuns, k: int) -> PreparedRuns:
     ``frame`` is the training rows and ``held`` the held-out rows.
     """
     if k <= 0:
-        return replace(prepared, held=prepared.frame.iloc[:0], options={**prepared.options, "holdout": None})
+        return replace(prepared, held=prepared.frame.iloc[:0])  # the selection record reads no hold-out as None
     frame = prepared.frame
     runs = _run_labels(frame)
-    per_run = frame["C"].groupby(runs.to_numpy()).max().sort_values(ascending=False, kind="stable")
+    per_run = frame["C"].groupby(runs.to_numpy()).max().sort_values(ascending=False)  # only the values decide
     path = str(prepared.path or "<runs>")
     if k >= len(per_run):
         raise InputError(path, [f"--holdout largest-compute:{k} would hold out all {len(per_run)} runs; "
