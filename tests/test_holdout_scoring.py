@@ -158,3 +158,47 @@ def test_a_hold_out_that_would_leave_nothing_to_fit_names_the_file(runs_csv):
     unnamed = dataclasses.replace(prepared, path=None)   # runs given as a table, not a file
     with pytest.raises(InputError, match=r"(?s)^<runs>: .*largest-compute:9 would hold out all 8 runs"):
         runs_input.split_holdout(unnamed, 9)
+
+
+def tied_csv(tmp_path, rows):
+    path = tmp_path / "tied.csv"
+    pd.DataFrame({"run_id": [r[1] for r in rows], "N": [r[2] for r in rows], "D": [r[3] for r in rows],
+                  "loss": [law_loss(r[2], r[3]) * r[4] for r in rows]}).to_csv(path, index=False)
+    return path
+
+
+def test_split_holdout_records_what_it_held_out_and_why(tmp_path):
+    """The split itself, on the tied file above: the rows it drops (index, line, reason), the
+    tie diagnostic, the option record, and the resampling groups of the training rows."""
+    from scalerepro.io import runs_input
+
+    path = tied_csv(tmp_path, ROWS + [(18, "tie", 2e9, 5e10, 1.0)])
+    prepared = runs_input.prepare_runs(path, laws.Chinchilla())
+    split = runs_input.split_holdout(prepared, 2)
+    reason = ("held out: among the 3 largest-compute runs (--holdout largest-compute:2, widened to keep tied "
+              "runs together)")
+    held = [d for d in split.dropped if d["reason"].startswith("held out")]
+    assert [(d["line"], d["reason"]) for d in held] == [(line, reason) for line in HELD_LINES + [18]]
+    assert [d["index"] for d in held] == list(split.held.index)
+    ties = [d for d in split.diagnostics if d.code == "holdout_ties"]
+    assert len(ties) == 1 and ties[0].severity == "warning" and ties[0].subjects == ("big1", "big2", "tie")
+    assert ties[0].message.startswith("--holdout largest-compute:2: 2 runs are tied at the boundary compute "
+                                      "C = 6e+20, so all 3 runs at or above it are held out together")
+    assert split.options["holdout"] == {"kind": "largest-compute", "k": 2, "runs_held_out": 3}
+    assert split.groups is not None and len(split.groups) == len(split.frame) == len(prepared.frame) - 5
+    untied = runs_input.split_holdout(runs_input.prepare_runs(tied_csv(tmp_path, ROWS), laws.Chinchilla()), 2)
+    assert not [d for d in untied.diagnostics if d.code == "holdout_ties"]
+    assert {d["reason"] for d in untied.dropped} == {
+        "held out: among the 2 largest-compute runs (--holdout largest-compute:2)"}
+
+
+def test_a_hold_out_of_runs_all_tied_is_refused_with_the_reason(tmp_path):
+    from scalerepro.errors import InputError
+    from scalerepro.io import runs_input
+
+    rows = [(2 + i, f"r{i}", n, 5e19 / n, 1.0) for i, n in enumerate([5e8, 1e9, 2e9])]  # one compute, 3e20
+    prepared = runs_input.prepare_runs(tied_csv(tmp_path, rows), laws.Chinchilla())
+    with pytest.raises(InputError, match=r"(?s)tied\.csv: .*--holdout largest-compute:1: all 3 runs are tied at "
+                                         r"the boundary compute C = 3e\+20, so holding out 1 without splitting the "
+                                         r"tie would leave nothing to fit; choose another K"):
+        runs_input.split_holdout(prepared, 1)
