@@ -100,8 +100,16 @@ def stage(areas) -> None:
     (STAGE / "setup.cfg").write_text("\n".join(config))
 
 
+# One thread per test process. mutmut stops a mutant's tests after a budget of *CPU* seconds;
+# numpy's BLAS and numba start one thread per core, so a test can burn CPU at twice its wall
+# time on 2 cores and a slow-but-correct test is then reported as a "timeout". With --jobs
+# processes already filling the cores, extra threads only oversubscribe them.
+SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                          "NUMBA_NUM_THREADS")}
+
+
 def mutmut(*args, capture=False) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **SINGLE_THREADED}
     return subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=STAGE, env=env, text=True,
                           capture_output=capture)
 
