@@ -58,6 +58,11 @@ TESTS = ["test_spec.py", "test_results.py", "test_checklist.py", "test_optimal_b
          "test_holdout_scoring.py", "test_laws_fit.py", "test_numerics.py", "test_accounting.py",
          "test_kaplan_with_e.py", "test_fit_allocation.py"]
 PYTEST_ARGS = ["-p", "no:cacheprovider", "-m", "not slow and not browser"]
+# mutmut stops a mutant's tests after (estimate + TIMEOUT_CONSTANT) x 15 wall seconds, where
+# its estimate is the covering tests' call time alone. The module fixtures those tests share
+# (a fit, a CLI run) are not in it, so with mutmut's default constant (1 s) correct-but-
+# fixture-heavy runs were cut at ~20 s and counted as "timeout". 12 s gives about three minutes.
+TIMEOUT_CONSTANT = 12
 ALSO_COPY = ["tests", "replications", "data", "notebooks", "environment.yml", "pyproject.toml"]
 
 
@@ -93,7 +98,7 @@ def stage(areas) -> None:
         if entry.is_symlink() and entry.is_dir():
             (package / entry.name).symlink_to(os.readlink(entry))  # relative: to mutmut's copies
     files = sorted({f"src/scalerepro/{module.replace('.', '/')}.py" for a in areas for module, _ in TARGETS[a]})
-    config = ["[mutmut]", "source_paths = src", "only_mutate =", *[f"    {f}" for f in files],
+    config = ["[mutmut]", "source_paths = src", f"timeout_constant = {TIMEOUT_CONSTANT}", "only_mutate =", *[f"    {f}" for f in files],
               "also_copy =", *[f"    {p}" for p in ALSO_COPY], "pytest_add_cli_args =",
               *[f"    {a}" for a in PYTEST_ARGS], "pytest_add_cli_args_test_selection =",
               *[f"    tests/{t}" for t in TESTS], ""]
