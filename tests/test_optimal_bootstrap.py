@@ -142,6 +142,16 @@ def test_interval_with_an_infinite_sample_uses_order_statistics():
     assert boot_of(values[::-1]).interval("x", 0.5) == (13.0, 38.0)
 
 
+@pytest.mark.filterwarnings("error")  # numpy's warnings for one sample or an inf would reach the user
+def test_standard_errors_from_two_samples_and_none_from_one_or_an_infinite_draw():
+    # Two draws 1 and 3: sample standard deviation sqrt(((1-2)^2 + (3-2)^2) / (2 - 1)) = sqrt(2),
+    # worked by hand. One draw has none (nan); a draw at its limit (inf) makes it undefined (nan),
+    # both said quietly: the interval and the record say why, numpy's RuntimeWarning would not.
+    assert boot_of([1.0, 3.0]).standard_errors()["x"] == pytest.approx(np.sqrt(2.0), rel=1e-15)
+    assert np.isnan(boot_of([2.0]).standard_errors()["x"])
+    assert np.isnan(boot_of([1.0, 2.0, np.inf]).standard_errors()["x"])
+
+
 def test_no_successful_resample_gives_no_interval():
     boot = boot_of(np.array([]))
     boot.n_resamples, boot.n_failed = 5, 5
