@@ -49,7 +49,7 @@ def interval_width_runs_needed(width: float, n_points: int, target_width: float)
     return float(n_points * (width / target_width) ** 2)
 
 
-def percentile_interval(values, level: float = 0.95) -> tuple[float, float]:
+def percentile_interval(values, level: float) -> tuple[float, float]:
     """The central ``level`` percentile interval of bootstrap ``values``; (nan, nan) when
     there are none (every resample failed: the caller says so).
 
