@@ -6,6 +6,7 @@ import pytest
 from conftest import CHINCHILLA_TRUTH, law_runs
 from scalerepro.core import laws, optimal
 from scalerepro.core.bootstrap import BootstrapResult, bootstrap, resample_weights
+from scalerepro.core.stats import percentile_interval
 from scalerepro.core.fit import fit
 
 
@@ -131,6 +132,14 @@ def test_percentile_interval_equals_numpy_on_skewed_samples():
     assert boot.interval("x", 0.8) == pytest.approx(tuple(np.percentile(values, [10, 90])), rel=1e-12)
     assert boot.intervals(0.5)["x"] == pytest.approx(list(np.percentile(values, [25, 75])), rel=1e-12)
     assert boot.standard_errors()["x"] == pytest.approx(np.std(values, ddof=1), rel=1e-12)
+
+
+def test_percentile_interval_reads_exact_integers_beyond_int64_as_floats():
+    # Compute budgets written as Python integers (6 N D at Chinchilla scale, ~6e23 FLOPs) do
+    # not fit in int64: numpy would hold them as objects and could not interpolate them.
+    # 1e23, 2e23 and 3e23: the 25th and 75th percentiles are 1.5e23 and 2.5e23 (by hand).
+    budgets = [10**23, 2 * 10**23, 3 * 10**23]
+    assert percentile_interval(budgets, 0.5) == pytest.approx((1.5e23, 2.5e23), rel=1e-15)
 
 
 def test_interval_with_an_infinite_sample_uses_order_statistics():
