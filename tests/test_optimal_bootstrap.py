@@ -1,5 +1,7 @@
 """Compute-optimal allocation and the bootstrap."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -78,11 +80,29 @@ def test_bootstrap_is_deterministic_and_matches_a_looped_refit():
     assert b1.n_failed == 0 and b1.record()["n_resamples"] == 20
 
 
-def test_bootstrap_rejects_negative_counts():
+def test_bootstrap_defaults_empty_runs_and_refusals(capsys):
     law = laws.Chinchilla()
     X, y = law_runs(law, CHINCHILLA_TRUTH, 20, 0.0, 0, log10_N=(7, 10), log10_D=(9, 12))
-    with pytest.raises(ValueError, match="n_resamples"):
-        bootstrap(fit(law, X, y, starts=law.from_natural(**CHINCHILLA_TRUTH)[None, :]), X, y, n_resamples=-1)
+    result = fit(law, X, y, starts=law.from_natural(**CHINCHILLA_TRUTH)[None, :])
+    # the documented defaults, which the records state: 1000 resamples drawn from seed 0, a 95%
+    # level, the fit's own data, and no progress bar unless asked for
+    boot = bootstrap(result)
+    assert (boot.n_resamples, boot.seed, boot.level, boot.n_failed) == (1000, 0, 0.95, 0)
+    np.testing.assert_array_equal(boot.theta_samples,
+                                  bootstrap(result, X, y, n_resamples=1000, seed=0).theta_samples)
+    assert capsys.readouterr().err == ""
+    # no resamples is an empty bootstrap (no interval), not an error
+    empty = bootstrap(result, n_resamples=0)
+    assert empty.n_resamples == 0 and empty.theta_samples.shape == (0, law.n_params)
+    assert all(np.isnan(v).all() for v in empty.intervals().values())
+    with pytest.raises(ValueError, match=r"^n_resamples must be >= 0, got -1$"):
+        bootstrap(result, X, y, n_resamples=-1)
+    # X without y (or y without X) would silently resample the fit's own data instead
+    for partial in ({"X": X}, {"y": y}):
+        with pytest.raises(ValueError, match=r"^give both X and y \(to resample other data\), or neither"):
+            bootstrap(result, **partial, n_resamples=2)
+    with pytest.raises(ValueError, match=r"^give X and y: this FitResult does not hold its data$"):
+        bootstrap(dataclasses.replace(result, problem=None), n_resamples=2)
 
 
 def test_refits_settled_at_an_edge_are_kept_at_their_limit():

@@ -204,7 +204,9 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
     if n_resamples < 0:
         raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
     t0 = time.perf_counter()
-    if X is None or y is None:
+    if (X is None) != (y is None):  # one alone would be silently replaced by the fit's own data
+        raise ValueError("give both X and y (to resample other data), or neither (the fit's own data)")
+    if X is None:
         if result.problem is None:
             raise ValueError("give X and y: this FitResult does not hold its data")
         X, y = result.problem.X, result.problem.y
