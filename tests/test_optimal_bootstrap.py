@@ -7,7 +7,9 @@ import pytest
 
 from conftest import CHINCHILLA_TRUTH, law_runs
 from scalerepro.core import laws, optimal
+from scalerepro.core import bootstrap as bootstrap_module
 from scalerepro.core.bootstrap import BootstrapResult, bootstrap, resample_weights
+from scalerepro.core.newton import newton_batch
 from scalerepro.core.stats import percentile_interval
 from scalerepro.core.fit import fit
 
@@ -87,7 +89,7 @@ def test_bootstrap_defaults_empty_runs_and_refusals(capsys):
     # the documented defaults, which the records state: 1000 resamples drawn from seed 0, a 95%
     # level, the fit's own data, and no progress bar unless asked for
     boot = bootstrap(result)
-    assert (boot.n_resamples, boot.seed, boot.level, boot.n_failed) == (1000, 0, 0.95, 0)
+    assert (boot.n_resamples, boot.seed, boot.level, boot.n_failed, boot.n_settled) == (1000, 0, 0.95, 0, 0)
     np.testing.assert_array_equal(boot.theta_samples,
                                   bootstrap(result, X, y, n_resamples=1000, seed=0).theta_samples)
     assert capsys.readouterr().err == ""
@@ -121,6 +123,48 @@ def test_refits_settled_at_an_edge_are_kept_at_their_limit():
     assert np.isfinite(boot.theta_samples).all()
     assert boot.record()["n_settled_at_edge"] == 20
     assert any("settled" in w and "limit" in w for w in boot.warnings())
+
+
+def test_refits_use_the_fits_own_stopping_rule_and_show_progress_when_asked(monkeypatch, capsys):
+    # A fit made with its own tolerances is bootstrapped with the same ones: a refit that
+    # stopped by another rule would make the interval's width partly the optimizer's.
+    law = laws.Chinchilla()
+    X, y = law_runs(law, CHINCHILLA_TRUTH, 20, 0.01, 0, log10_N=(7, 10), log10_D=(9, 12))
+    rule = {"max_iter": 300, "ftol_rel": 1e-9, "gtol": 1e-5}
+    result = fit(law, X, y, starts=law.from_natural(**CHINCHILLA_TRUTH)[None, :], options=rule)
+    seen = []
+
+    def recording(problem, start, **options):
+        seen.append({k: options[k] for k in rule if k in options})
+        return newton_batch(problem, start, **options)
+
+    monkeypatch.setattr(bootstrap_module, "newton_batch", recording)
+    bootstrap(result, n_resamples=3, progress=True)
+    assert seen == [rule]
+    assert "bootstrap" in capsys.readouterr().err  # the progress bar, asked for
+
+
+def test_a_failed_refit_does_not_stop_the_others_from_settling(monkeypatch):
+    # The edge data of the test above, where every refit stalls and settles at E = 0, with
+    # one refit made to fail outright (non-finite parameters): that one is excluded and
+    # counted as failed; the others are still probed and kept at their limit.
+    N = np.geomspace(1e7, 1e9, 6)
+    X = np.column_stack([N, 20 * N])
+    y = 400 * N ** -0.3 + 400 * (20 * N) ** -0.3
+    start = laws.Chinchilla().from_natural(E=0.5, A=300, B=300, alpha=0.3, beta=0.3)[None, :]
+    with pytest.warns(UserWarning):
+        result = fit(laws.Chinchilla(), X, y, starts=start, options={"max_iter": 60})
+    refit_all = bootstrap_module._refit_all
+
+    def one_fails(*args):
+        theta, ok = refit_all(*args)
+        theta[3] = np.nan
+        return theta, ok
+
+    monkeypatch.setattr(bootstrap_module, "_refit_all", one_fails)
+    boot = bootstrap(result, X, y, n_resamples=20, seed=0)
+    assert (boot.n_failed, boot.n_settled) == (1, 19)
+    assert boot.interval("E") == (0.0, 0.0)
 
 
 # --------------------------------------------------------------- interval level

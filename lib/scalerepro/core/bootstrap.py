@@ -214,7 +214,7 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
     law = result.law
     weights = resample_weights(len(y), n_resamples, seed, groups)
     problem = Problem(law, X, y, result.objective, weights)
-    options = {k: v for k, v in result.optimizer.get("tolerances", {}).items()
+    options = {k: v for k, v in result.optimizer["tolerances"].items()
                if k in ("max_iter", "ftol_rel", "gtol")} if result.optimizer["name"] in NEWTON_FITS else {}
     theta, ok = _refit_all(result, X, y, weights, options, chunk, progress, client)
     at_edge = theta.copy()  # settled refits with each drifting coordinate at its limit
