@@ -161,9 +161,17 @@ def test_a_failed_refit_does_not_stop_the_others_from_settling(monkeypatch):
         theta[3] = np.nan
         return theta, ok
 
+    probe, probed_rows = bootstrap_module.probe_stalled, []
+
+    def recording_probe(problem, theta, rows, *args):
+        probed_rows.append(list(rows))
+        return probe(problem, theta, rows, *args)
+
     monkeypatch.setattr(bootstrap_module, "_refit_all", one_fails)
+    monkeypatch.setattr(bootstrap_module, "probe_stalled", recording_probe)
     boot = bootstrap(result, X, y, n_resamples=20, seed=0)
     assert (boot.n_failed, boot.n_settled) == (1, 19)
+    assert probed_rows == [[i for i in range(20) if i != 3]]  # each continued on its own resample
     assert boot.interval("E") == (0.0, 0.0)
 
 
