@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from dask.distributed import get_task_stream
 
 from conftest import IN_CI, law_runs, run_replication_ci
 from scalerepro import cli
@@ -186,7 +187,10 @@ def test_bootstrap_on_dask_gives_identical_intervals(chinchilla_fit, client, gro
     groups = groups if grouped else None
     derived = {"a": lambda p: p["beta"] / (p["alpha"] + p["beta"])}
     here = bootstrap(result, X, y, n_resamples=240, seed=11, groups=groups, derived=derived)
-    there = bootstrap(result, X, y, n_resamples=240, seed=11, groups=groups, derived=derived, client=client)
+    with get_task_stream(client) as tasks:
+        there = bootstrap(result, X, y, n_resamples=240, seed=11, groups=groups, derived=derived, client=client)
+    # the refits ran on the workers, about two chunks per worker thread (2 workers: at least 4)
+    assert sum("_refit_chunk" in task["key"] for task in tasks.data) >= 4
     assert np.array_equal(here.theta_samples, there.theta_samples)  # the same weights, refit alike
     assert here.intervals() == there.intervals() and here.n_failed == there.n_failed
     assert here.record()["intervals"]["a"] == there.record()["intervals"]["a"]

@@ -136,9 +136,13 @@ def load_equivalent() -> list[dict]:
 
 
 def explanation(function: str, added: list[str], equivalent: list[dict]) -> str | None:
+    """How a listed survivor is explained: an equivalent mutant, or one that a test kept out
+    of the mutant run (``killed_by``: e.g. it needs a Dask cluster) kills."""
     for e in equivalent:
         if e["function"] == function and e["mutant"].strip() in added:
-            return e["why"]
+            if "killed_by" in e:
+                return f"killed by {e['killed_by']}, outside the mutant run: {e['why']}"
+            return f"equivalent: {e['why']}"
     return None
 
 
@@ -172,7 +176,7 @@ def main(argv=None) -> int:
     print("\nMutants that no fast test kills")
     print("===============================")
     for name, status, function, removed, added, why in unexplained + explained:
-        tag = f"equivalent: {why}" if why else "NOT EXPLAINED (add a test, or an entry in docs/equivalent-mutants.yaml)"
+        tag = why or "NOT EXPLAINED (add a test, or an entry in docs/equivalent-mutants.yaml)"
         print(f"\n{status}: {function}  [{name}]\n  {tag}")
         print("\n".join([f"    - {line}" for line in removed] + [f"    + {line}" for line in added]))
     counts = {}
@@ -180,7 +184,8 @@ def main(argv=None) -> int:
         counts[status] = counts.get(status, 0) + 1
     print(f"\n{len(statuses)} mutants in {', '.join(args.only)}: "
           + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-          + f"; {len(explained)} survivors explained as equivalent, {len(unexplained)} not explained")
+          + f"; {len(explained)} survivors explained (equivalent, or killed outside the run), "
+          f"{len(unexplained)} not explained")
     return 1 if unexplained else 0
 
 
