@@ -161,17 +161,20 @@ def test_a_failed_refit_does_not_stop_the_others_from_settling(monkeypatch):
         theta[3] = np.nan
         return theta, ok
 
-    probe, probed_rows = bootstrap_module.probe_stalled, []
+    probe, probed_rows, probe_rules = bootstrap_module.probe_stalled, [], []
 
-    def recording_probe(problem, theta, rows, *args):
+    def recording_probe(problem, theta, rows, box, options):
         probed_rows.append(list(rows))
-        return probe(problem, theta, rows, *args)
+        probe_rules.append(options)
+        return probe(problem, theta, rows, box, options)
 
     monkeypatch.setattr(bootstrap_module, "_refit_all", one_fails)
     monkeypatch.setattr(bootstrap_module, "probe_stalled", recording_probe)
     boot = bootstrap(result, X, y, n_resamples=20, seed=0)
     assert (boot.n_failed, boot.n_settled) == (1, 19)
     assert probed_rows == [[i for i in range(20) if i != 3]]  # each continued on its own resample
+    rule = result.optimizer["tolerances"]  # ... and by the fit's own stopping rule
+    assert probe_rules == [{k: rule[k] for k in ("max_iter", "ftol_rel", "gtol")}]
     assert boot.interval("E") == (0.0, 0.0)
 
 
