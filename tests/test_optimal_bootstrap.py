@@ -11,7 +11,7 @@ from scalerepro.core import bootstrap as bootstrap_module
 from scalerepro.core.bootstrap import BootstrapResult, bootstrap, resample_weights
 from scalerepro.core.newton import newton_batch
 from scalerepro.core.stats import percentile_interval
-from scalerepro.core.fit import fit
+from scalerepro.core.fit import SETTLED_LOG_PREDICTION, fit
 
 
 def test_allocation_minimises_the_loss_at_fixed_compute():
@@ -120,6 +120,10 @@ def test_refits_settled_at_an_edge_are_kept_at_their_limit():
     boot = bootstrap(result, X, y, n_resamples=20, seed=0)
     assert boot.n_settled == 20 and boot.n_failed == 0
     assert boot.interval("E") == (0.0, 0.0)
+    # only E ran off; the other parameters are kept where the refits stopped
+    stopped = [laws.Chinchilla().natural(t) for t in boot.theta_samples]
+    for name in ("A", "B", "alpha", "beta"):
+        np.testing.assert_array_equal(boot.samples[name], [p[name] for p in stopped])
     assert np.isfinite(boot.theta_samples).all()
     assert boot.record()["n_settled_at_edge"] == 20
     assert any("settled" in w and "limit" in w for w in boot.warnings())
@@ -147,7 +151,7 @@ def test_refits_use_the_fits_own_stopping_rule_and_show_progress_when_asked(monk
 def test_a_failed_refit_does_not_stop_the_others_from_settling(monkeypatch):
     # The edge data of the test above, where every refit stalls and settles at E = 0, with
     # one refit made to fail outright (non-finite parameters): that one is excluded and
-    # counted as failed; the others are still probed and kept at their limit.
+    # counted as failed; the others are still probed and, if settled, kept at their limit.
     N = np.geomspace(1e7, 1e9, 6)
     X = np.column_stack([N, 20 * N])
     y = 400 * N ** -0.3 + 400 * (20 * N) ** -0.3
@@ -166,12 +170,16 @@ def test_a_failed_refit_does_not_stop_the_others_from_settling(monkeypatch):
     def recording_probe(problem, theta, rows, box, options):
         probed_rows.append(list(rows))
         probe_rules.append(options)
-        return probe(problem, theta, rows, box, options)
+        th, v, conv, its, change = probe(problem, theta, rows, box, options)
+        # the settled rule at its boundary: a change of exactly SETTLED_LOG_PREDICTION has
+        # settled (resample 0), one a float step above it has not (resample 1: failed)
+        change[:2] = SETTLED_LOG_PREDICTION, np.nextafter(SETTLED_LOG_PREDICTION, 1.0)
+        return th, v, conv, its, change
 
     monkeypatch.setattr(bootstrap_module, "_refit_all", one_fails)
     monkeypatch.setattr(bootstrap_module, "probe_stalled", recording_probe)
     boot = bootstrap(result, X, y, n_resamples=20, seed=0)
-    assert (boot.n_failed, boot.n_settled) == (1, 19)
+    assert (boot.n_failed, boot.n_settled) == (2, 18)
     assert probed_rows == [[i for i in range(20) if i != 3]]  # each continued on its own resample
     rule = result.optimizer["tolerances"]  # ... and by the fit's own stopping rule
     assert probe_rules == [{k: rule[k] for k in ("max_iter", "ftol_rel", "gtol")}]
