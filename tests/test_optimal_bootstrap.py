@@ -304,3 +304,22 @@ def test_a_scipy_fit_is_bootstrapped_with_its_own_optimizer_one_resample_at_a_ti
         assert alpha == pytest.approx(by_hand.params["alpha"], rel=1e-12)
     assert boot.warm_start == "full-data optimum, scipy L-BFGS-B per resample"
     assert boot.resampling == "runs (cluster)" and boot.n_resamples == 4
+
+
+@pytest.mark.filterwarnings("ignore:ill-conditioned Hessian")  # MAE has no curvature: expected here
+def test_a_scipy_refit_that_does_not_converge_is_failed_never_settled(monkeypatch):
+    # Only a Newton refit can be continued to see whether it settled; a scipy refit that
+    # stops unconverged (finite parameters, ok False) is excluded and counted as failed.
+    X, y = law_runs(laws.Chinchilla(), CHINCHILLA_TRUTH, 40, noise=0.01, seed=3, log10_N=(7, 9), log10_D=(9, 11))
+    result = fit(laws.Chinchilla(), X, y, objective="mae", optimizer="L-BFGS-B",
+                 starts=laws.Chinchilla().from_natural(**CHINCHILLA_TRUTH)[None, :])
+    refit_all = bootstrap_module._refit_all
+
+    def second_unconverged(*args):
+        theta, ok = refit_all(*args)
+        ok[1] = False
+        return theta, ok
+
+    monkeypatch.setattr(bootstrap_module, "_refit_all", second_unconverged)
+    boot = bootstrap(result, X, y, n_resamples=4, seed=5)
+    assert (boot.n_failed, boot.n_settled, len(boot.samples["alpha"])) == (1, 0, 3)

@@ -228,8 +228,7 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
         ok[settled] = True
     else:
         settled = stalled[:0]
-    with np.errstate(all="ignore"):  # exp(-inf) = 0 is the limit wanted here
-        natural = [law.natural(t) for t in at_edge[ok]]
+    natural = [law.natural(t) for t in at_edge[ok]]  # exp(-inf) = 0: the limit wanted, and numpy says nothing
     samples = {k: np.array([p[k] for p in natural]) for k in result.params}
     point = dict(result.params)
     for name, fn in (derived or {}).items():
