@@ -82,6 +82,22 @@ def test_bootstrap_is_deterministic_and_matches_a_looped_refit():
     assert b1.n_failed == 0 and b1.record()["n_resamples"] == 20
 
 
+def test_a_derived_indicator_is_a_share_of_resamples():
+    # A derived quantity may be a yes/no question about the parameters (is the allocation
+    # exponent a above 1/2?); its samples are 0/1, so their mean is the share of resamples
+    # that say yes, and its interval is computed like any other (numpy cannot interpolate
+    # booleans). The share is checked against the parameter samples themselves.
+    law = laws.Chinchilla()
+    X, y = law_runs(law, CHINCHILLA_TRUTH, 40, 0.05, 0, log10_N=(7, 10), log10_D=(9, 12))
+    result = fit(law, X, y, starts=law.from_natural(**CHINCHILLA_TRUTH)[None, :])
+    above = {"a_above_half": lambda p: p["beta"] / (p["alpha"] + p["beta"]) > 0.5}
+    boot = bootstrap(result, n_resamples=40, seed=1, derived=above)
+    share = np.mean(boot.samples["beta"] / (boot.samples["alpha"] + boot.samples["beta"]) > 0.5)
+    assert boot.samples["a_above_half"].dtype == float and boot.samples["a_above_half"].mean() == share
+    lo, hi = boot.interval("a_above_half")
+    assert {lo, hi} <= {0.0, 1.0}
+
+
 def test_bootstrap_defaults_empty_runs_and_refusals(capsys):
     law = laws.Chinchilla()
     X, y = law_runs(law, CHINCHILLA_TRUTH, 20, 0.0, 0, log10_N=(7, 10), log10_D=(9, 12))
