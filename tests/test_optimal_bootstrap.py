@@ -82,7 +82,7 @@ def test_bootstrap_is_deterministic_and_matches_a_looped_refit():
     assert b1.n_failed == 0 and b1.record()["n_resamples"] == 20
 
 
-def test_a_derived_indicator_is_a_share_of_resamples():
+def test_derived_quantities_have_point_estimates_and_an_indicator_is_a_share_of_resamples():
     # A derived quantity may be a yes/no question about the parameters (is the allocation
     # exponent a above 1/2?); its samples are 0/1, so their mean is the share of resamples
     # that say yes, and its interval is computed like any other (numpy cannot interpolate
@@ -90,8 +90,13 @@ def test_a_derived_indicator_is_a_share_of_resamples():
     law = laws.Chinchilla()
     X, y = law_runs(law, CHINCHILLA_TRUTH, 40, 0.05, 0, log10_N=(7, 10), log10_D=(9, 12))
     result = fit(law, X, y, starts=law.from_natural(**CHINCHILLA_TRUTH)[None, :])
-    above = {"a_above_half": lambda p: p["beta"] / (p["alpha"] + p["beta"]) > 0.5}
-    boot = bootstrap(result, n_resamples=40, seed=1, derived=above)
+    derived = {"a": lambda p: p["beta"] / (p["alpha"] + p["beta"]),
+               "a_above_half": lambda p: p["beta"] / (p["alpha"] + p["beta"]) > 0.5}
+    boot = bootstrap(result, n_resamples=40, seed=1, derived=derived)
+    # the point estimates beside the intervals: the fit's parameters, and each derived
+    # quantity at them
+    a = result.params["beta"] / (result.params["alpha"] + result.params["beta"])
+    assert boot.point_estimate == {**result.params, "a": pytest.approx(a, rel=1e-15), "a_above_half": float(a > 0.5)}
     share = np.mean(boot.samples["beta"] / (boot.samples["alpha"] + boot.samples["beta"]) > 0.5)
     assert boot.samples["a_above_half"].dtype == float and boot.samples["a_above_half"].mean() == share
     lo, hi = boot.interval("a_above_half")
