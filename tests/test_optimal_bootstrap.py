@@ -1,6 +1,7 @@
 """Compute-optimal allocation and the bootstrap."""
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -109,8 +110,11 @@ def test_bootstrap_defaults_empty_runs_and_refusals(capsys):
     result = fit(law, X, y, starts=law.from_natural(**CHINCHILLA_TRUTH)[None, :])
     # the documented defaults, which the records state: 1000 resamples drawn from seed 0, a 95%
     # level, the fit's own data, and no progress bar unless asked for
+    started = time.perf_counter()
     boot = bootstrap(result)
+    took = time.perf_counter() - started
     assert (boot.n_resamples, boot.seed, boot.level, boot.n_failed, boot.n_settled) == (1000, 0, 0.95, 0, 0)
+    assert boot.warm_start == "full-data optimum" and 0 < boot.seconds <= took
     np.testing.assert_array_equal(boot.theta_samples,
                                   bootstrap(result, X, y, n_resamples=1000, seed=0).theta_samples)
     assert capsys.readouterr().err == ""
