@@ -35,6 +35,51 @@ def test_gradient_and_hessian_match_finite_differences(law, space):
     np.testing.assert_allclose(H[0], np.array(H_fd), rtol=1e-4, atol=1e-7)
 
 
+DELTA = 1e-3
+
+
+def rho_written_out(kind, r):
+    """rho, its derivative psi and second derivative dpsi, written out independently of
+    Objective: Huber is r^2 / 2 within delta and delta (|r| - delta / 2) beyond it."""
+    inside = np.abs(r) <= DELTA
+    return {"huber": (np.where(inside, r ** 2 / 2, DELTA * (np.abs(r) - DELTA / 2)), np.clip(r, -DELTA, DELTA),
+                      inside.astype(float)),
+            "mse": (r ** 2, 2 * r, np.full_like(r, 2.0)),
+            "mae": (np.abs(r), np.sign(r), np.zeros_like(r))}[kind]
+
+
+@pytest.mark.parametrize("kind", ["huber", "mse", "mae"])
+def test_objective_terms_and_weighted_totals_against_rho_written_out(kind):
+    # Residuals on both sides of delta (1e-3) in three rows, weights 0, 1 or 2 per point (a
+    # bootstrap's multiplicities), one weight row broadcast or one per residual row.
+    rng = np.random.default_rng(0)
+    r = rng.normal(0.0, 2e-3, (3, 40))
+    w = rng.integers(0, 3, (3, 40)).astype(float)
+    rho, psi, dpsi = rho_written_out(kind, r)
+    objective = Objective(kind=kind, delta=DELTA)
+    for got, want in zip(objective.terms(r.copy()), (rho, psi, dpsi)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-18)
+    (only_rho,) = objective.terms(r.copy(), derivatives=False)
+    np.testing.assert_allclose(only_rho, rho, rtol=1e-12, atol=1e-18)
+    np.testing.assert_allclose(objective.total(r.copy()), rho.sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(objective.total(r.copy(), w), (w * rho).sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(objective.total(r.copy(), w[:1]), (w[:1] * rho).sum(axis=1), rtol=1e-12)
+
+
+def test_huber_majorizer_curvature_is_psi_over_r_in_the_rows_asked():
+    # The IRLS weight psi(r) / r = min(delta / |r|, 1) replaces dpsi in the majorized rows
+    # only; the other rows keep the exact second derivative (1 within delta, else 0).
+    r = np.array([[5e-4, -2e-3, 4e-3], [5e-4, -2e-3, 4e-3]])
+    exact = np.array([1.0, 0.0, 0.0])
+    majorizer = np.array([1.0, 0.5, 0.25])
+    objective = Objective(delta=DELTA)
+    for rows, want in [([True, False], [majorizer, exact]), ([True, True], [majorizer, majorizer]),
+                       ([False, False], [exact, exact])]:
+        _, psi, dpsi = objective.terms(r.copy(), majorize=np.array(rows))
+        np.testing.assert_allclose(dpsi, want, rtol=1e-15)
+        np.testing.assert_allclose(psi, np.clip(r, -DELTA, DELTA), rtol=1e-15)
+
+
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
 def test_weighted_rows_give_each_row_its_own_objective(reduction):
     # A (2, n) weight matrix (two bootstrap resamples) evaluated for two parameter vectors
