@@ -57,7 +57,9 @@ def test_objective_terms_and_weighted_totals_against_rho_written_out(kind):
     w = rng.integers(0, 3, (3, 40)).astype(float)
     rho, psi, dpsi = rho_written_out(kind, r)
     objective = Objective(kind=kind, delta=DELTA)
-    for got, want in zip(objective.terms(r.copy()), (rho, psi, dpsi)):
+    terms = objective.terms(r.copy())  # with derivatives unless told otherwise
+    assert len(terms) == 3
+    for got, want in zip(terms, (rho, psi, dpsi)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-18)
     (only_rho,) = objective.terms(r.copy(), derivatives=False)
     np.testing.assert_allclose(only_rho, rho, rtol=1e-12, atol=1e-18)
