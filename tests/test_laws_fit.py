@@ -52,8 +52,10 @@ def rho_written_out(kind, r):
 def test_objective_terms_and_weighted_totals_against_rho_written_out(kind):
     # Residuals on both sides of delta (1e-3) in three rows, weights 0, 1 or 2 per point (a
     # bootstrap's multiplicities), one weight row broadcast or one per residual row.
+    # Exactly +-delta counts as within (rho's c = min(|r|, delta) is then |r|), and 0 is there.
     rng = np.random.default_rng(0)
     r = rng.normal(0.0, 2e-3, (3, 40))
+    r[:, :3] = DELTA, -DELTA, 0.0
     w = rng.integers(0, 3, (3, 40)).astype(float)
     rho, psi, dpsi = rho_written_out(kind, r)
     objective = Objective(kind=kind, delta=DELTA)
@@ -68,12 +70,14 @@ def test_objective_terms_and_weighted_totals_against_rho_written_out(kind):
     np.testing.assert_allclose(objective.total(r.copy(), w[:1]), (w[:1] * rho).sum(axis=1), rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("error")  # a zero residual must not warn of a division by zero
 def test_huber_majorizer_curvature_is_psi_over_r_in_the_rows_asked():
     # The IRLS weight psi(r) / r = min(delta / |r|, 1) replaces dpsi in the majorized rows
-    # only; the other rows keep the exact second derivative (1 within delta, else 0).
-    r = np.array([[5e-4, -2e-3, 4e-3], [5e-4, -2e-3, 4e-3]])
-    exact = np.array([1.0, 0.0, 0.0])
-    majorizer = np.array([1.0, 0.5, 0.25])
+    # only; the other rows keep the exact second derivative (1 within delta, else 0). At
+    # r = 0 the weight's limit is 1.
+    r = np.array([[0.0, 5e-4, DELTA, -2e-3, 4e-3]] * 2)
+    exact = np.array([1.0, 1.0, 1.0, 0.0, 0.0])
+    majorizer = np.array([1.0, 1.0, 1.0, 0.5, 0.25])
     objective = Objective(delta=DELTA)
     for rows, want in [([True, False], [majorizer, exact]), ([True, True], [majorizer, majorizer]),
                        ([False, False], [exact, exact])]:
