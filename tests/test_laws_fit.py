@@ -1,5 +1,7 @@
 """Laws and the multi-start fitter: derivatives, parameter recovery, records, errors."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -84,6 +86,24 @@ def test_huber_majorizer_curvature_is_psi_over_r_in_the_rows_asked():
         _, psi, dpsi = objective.terms(r.copy(), majorize=np.array(rows))
         np.testing.assert_allclose(dpsi, want, rtol=1e-15)
         np.testing.assert_allclose(psi, np.clip(r, -DELTA, DELTA), rtol=1e-15)
+
+
+def test_a_weight_counts_its_point_that_many_times_and_bad_weights_are_refused():
+    # Weight 2 on every point doubles a summed objective (and its gradient and Hessian) and
+    # leaves an averaged one unchanged: the mean divides by the total weight.
+    X, y = synthetic_runs(30, noise=0.01)
+    theta, rows = np.array([[6.0, 7.5, 0.6, 0.33, 0.38]]), np.array([0])
+    for reduction, factor in (("sum", 2.0), ("mean", 1.0)):
+        plain = Problem(laws.Chinchilla(), X, y, Objective(reduction=reduction))
+        twice = Problem(laws.Chinchilla(), X, y, Objective(reduction=reduction), weights=np.full(30, 2.0))
+        for got, want in zip(twice.value_grad_hess(theta, rows), plain.value_grad_hess(theta, rows)):
+            np.testing.assert_allclose(got, factor * want, rtol=1e-12)
+        np.testing.assert_allclose(twice.value(theta, rows), factor * plain.value(theta, rows), rtol=1e-12)
+    for weights, shape in [(np.ones(29), "(1, 29)"), (np.r_[-1.0, np.ones(29)], "(1, 30)"),
+                           (np.r_[np.nan, np.ones(29)], "(1, 30)"), (np.r_[np.inf, np.ones(29)], "(1, 30)")]:
+        with pytest.raises(FitError, match=r"^weights must be finite, non-negative, with 30 columns "
+                                           r"\(one per point\); got shape " + re.escape(shape) + "$"):
+            Problem(laws.Chinchilla(), X, y, Objective(), weights=weights)
 
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
