@@ -99,6 +99,9 @@ def test_a_weight_counts_its_point_that_many_times_and_bad_weights_are_refused()
         for got, want in zip(twice.value_grad_hess(theta, rows), plain.value_grad_hess(theta, rows)):
             np.testing.assert_allclose(got, factor * want, rtol=1e-12)
         np.testing.assert_allclose(twice.value(theta, rows), factor * plain.value(theta, rows), rtol=1e-12)
+    summed, averaged = (Problem(laws.Chinchilla(), X, y, Objective(reduction=r), weights=np.full(30, 2.0))
+                        for r in ("sum", "mean"))
+    np.testing.assert_allclose(averaged.value(theta, rows), summed.value(theta, rows) / 60, rtol=1e-12)
     for weights, shape in [(np.ones(29), "(1, 29)"), (np.r_[-1.0, np.ones(29)], "(1, 30)"),
                            (np.r_[np.nan, np.ones(29)], "(1, 30)"), (np.r_[np.inf, np.ones(29)], "(1, 30)")]:
         with pytest.raises(FitError, match=r"^weights must be finite, non-negative, with 30 columns "
