@@ -109,6 +109,27 @@ def test_a_weight_counts_its_point_that_many_times_and_bad_weights_are_refused()
             Problem(laws.Chinchilla(), X, y, Objective(), weights=weights)
 
 
+def test_a_majorized_hessian_differs_only_in_its_gauss_newton_weights():
+    # In log space the Hessian is J' diag(dpsi) J + sum psi * (the law's own curvature); in a
+    # majorized row dpsi becomes min(delta / |r|, 1) (see Objective.terms), so the difference
+    # between the two Hessians is J' diag(min(delta / |r|, 1) - 1{|r| <= delta}) J, written
+    # out here. Value and gradient are the same. Two parameter vectors, the second majorized.
+    law = laws.Chinchilla()
+    X, y = synthetic_runs(30, noise=0.02)
+    theta = np.array([[6.0, 7.5, 0.6, 0.33, 0.38], [6.1, 7.6, 0.5, 0.34, 0.37]])
+    problem = Problem(law, X, y, Objective(delta=DELTA))
+    exact = problem.value_grad_hess(theta, None)
+    majorized = problem.value_grad_hess(theta, None, majorize=np.array([False, True]))
+    f, J = law.log_predict_jac(theta, X)
+    a = np.abs(f - np.log(y))
+    assert (a[1] > DELTA).sum() > 10  # most residuals beyond delta: the weights really differ
+    extra = np.einsum("n,np,nq->pq", np.minimum(DELTA / a[1], 1.0) - (a[1] <= DELTA), J[1], J[1])
+    np.testing.assert_allclose(majorized[0], exact[0], rtol=1e-15)
+    np.testing.assert_allclose(majorized[1], exact[1], rtol=1e-15)
+    np.testing.assert_allclose(majorized[2][0], exact[2][0], rtol=1e-15)
+    np.testing.assert_allclose(majorized[2][1] - exact[2][1], extra, rtol=1e-9, atol=1e-12 * np.abs(extra).max())
+
+
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
 def test_weighted_rows_give_each_row_its_own_objective(reduction):
     # A (2, n) weight matrix (two bootstrap resamples) evaluated for two parameter vectors
