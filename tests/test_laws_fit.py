@@ -273,9 +273,11 @@ def test_bounds_are_respected_and_reported():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(objective="l3"), "unknown objective"),
-    (dict(reduction="median"), "unknown reduction"),
-    (dict(delta=0.0), "delta"),
+    (dict(objective="l3"), r"^unknown objective 'l3'; valid: huber, mse, mae$"),
+    (dict(space="log10"), r"^unknown space 'log10'; valid: log, raw$"),
+    (dict(reduction="median"), r"^unknown reduction 'median'; valid: sum, mean$"),
+    (dict(delta=0.0), r"^huber delta must be a positive finite number, got 0\.0$"),
+    (dict(delta=float("nan")), r"^huber delta must be a positive finite number, got nan$"),
     (dict(optimizer="adam"), "unknown optimizer"),
 ])
 def test_bad_options_are_rejected(kwargs, message):
