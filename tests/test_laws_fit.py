@@ -277,7 +277,7 @@ def test_bounds_are_respected_and_reported():
     (dict(space="log10"), r"^unknown space 'log10'; valid: log, raw$"),
     (dict(reduction="median"), r"^unknown reduction 'median'; valid: sum, mean$"),
     (dict(delta=0.0), r"^huber delta must be a positive finite number, got 0\.0$"),
-    (dict(delta=float("nan")), r"^huber delta must be a positive finite number, got nan$"),
+    (dict(delta=float("inf")), r"^huber delta must be a positive finite number, got inf$"),
     (dict(optimizer="adam"), "unknown optimizer"),
 ])
 def test_bad_options_are_rejected(kwargs, message):
