@@ -121,6 +121,17 @@ def test_no_holdout_leaves_no_table(runs_csv, tmp_path):
     assert json.loads((tmp_path / "results.json").read_text()) == results
 
 
+def test_without_a_hold_out_the_table_is_empty_with_the_same_columns(runs_csv):
+    # UserFit.holdout is read in notebooks (concatenated, filtered by column): with no
+    # hold-out it is an empty table of the same columns, not a frame without them.
+    start = laws.Chinchilla().from_natural(**TRUTH)[None, :]
+    none = userfit.fit_runs(runs_csv, holdout=0, n_bootstrap=0, starts=start)
+    two = userfit.fit_runs(runs_csv, holdout=2, n_bootstrap=0, starts=start)
+    columns = ["line", "run", "N", "D", "C", "loss", "predicted", "abs_rel_error"]
+    assert none.holdout.empty and list(none.holdout.columns) == columns
+    assert list(two.holdout.columns) == columns and len(two.holdout) == 4
+
+
 @pytest.mark.parametrize("text, k", [(None, 0), ("", 0), (" none ", 0), ("0", 0),
                                      ("largest-compute:3", 3), ("largest-compute: 12 ", 12)])
 def test_holdout_option_is_parsed(text, k):
