@@ -203,6 +203,20 @@ def test_split_holdout_records_what_it_held_out_and_why(tmp_path):
         "held out: among the 2 largest-compute runs (--holdout largest-compute:2)"}
 
 
+def test_a_tie_is_within_one_millionth_of_the_boundary_compute(tmp_path):
+    # --holdout largest-compute:3 with the third-largest compute at big2's 6e20. "close"
+    # (6e20 x (1 - 5e-7)) is tied with it and goes out too; "above" (6e20 x (1 + 5e-6), the
+    # second largest) is held out as one of the 3 but is not tied: 5e-6 is beyond 1e-6.
+    from scalerepro.io import runs_input
+
+    rows = ROWS + [(18, "above", 1e9, 1e11 * (1 + 5e-6), 1.0), (19, "close", 1e9, 1e11 * (1 - 5e-7), 1.0)]
+    split = runs_input.split_holdout(runs_input.prepare_runs(tied_csv(tmp_path, rows), laws.Chinchilla()), 3)
+    assert set(split.held["run"]) == {"big1", "above", "big2", "close"}
+    (ties,) = [d for d in split.diagnostics if d.code == "holdout_ties"]
+    assert ties.message.startswith("--holdout largest-compute:3: 2 runs are tied at the boundary compute "
+                                   "C = 6e+20, so all 4 runs at or above it are held out together")
+
+
 def test_a_hold_out_of_runs_all_tied_is_refused_with_the_reason(tmp_path):
     from scalerepro.errors import InputError
     from scalerepro.io import runs_input
