@@ -86,7 +86,7 @@ def test_held_out_errors_are_relative_to_the_observed_loss(results):
     by_line = {r[0]: r for r in ROWS}
     for p in points:
         _, _, N, D, factor = by_line[p["line"]]
-        assert (p["N"], p["D"]) == (N, D)
+        assert (p["N"], p["D"]) == (N, D) and p["C"] == pytest.approx(6 * N * D, rel=1e-15)
         assert p["loss"] == pytest.approx(law_loss(N, D) * factor, rel=1e-12)
         assert p["predicted"] == pytest.approx(law_loss(N, D), rel=TOL)
     assert [p["abs_rel_error"] for p in points] == pytest.approx(HELD_ERRORS, abs=TOL)
@@ -130,6 +130,18 @@ def test_without_a_hold_out_the_table_is_empty_with_the_same_columns(runs_csv):
     columns = ["line", "run", "N", "D", "C", "loss", "predicted", "abs_rel_error"]
     assert none.holdout.empty and list(none.holdout.columns) == columns
     assert list(two.holdout.columns) == columns and len(two.holdout) == 4
+
+
+def test_runs_without_ids_are_held_out_by_line_with_no_run_name(runs_csv, tmp_path):
+    # The same file without its run_id column: each row is its own run, so the 2
+    # largest-compute rows are held out (line 5, big1's 6 x 2e9 x 8e10 = 9.6e20, and line 13,
+    # big2's 6 x 1e9 x 1e11 = 6e20), and the table has no run name to give.
+    bare = tmp_path / "bare.csv"
+    pd.read_csv(runs_csv).drop(columns="run_id").to_csv(bare, index=False)
+    start = laws.Chinchilla().from_natural(**TRUTH)[None, :]
+    results = userfit.run(bare, tmp_path / "out", holdout=2, n_bootstrap=0, starts=start)
+    points = results["holdout"]["points"]
+    assert [p["line"] for p in points] == [5, 13] and [p["run"] for p in points] == [None, None]
 
 
 @pytest.mark.parametrize("text, k", [(None, 0), ("", 0), (" none ", 0), ("0", 0),

@@ -326,7 +326,7 @@ def _holdout_table(result, law, held) -> pd.DataFrame:
     if held is None or held.empty:
         return pd.DataFrame(columns=["line", "run", "N", "D", "C", "loss", "predicted", "abs_rel_error"])
     pred = result.predict(held[list(law.inputs)].to_numpy(float))
-    return pd.DataFrame({"line": held["line"], "run": held.get("run", pd.Series(index=held.index, dtype=object)),
+    return pd.DataFrame({"line": held["line"], "run": held.get("run"),  # None when runs have no ids
                          **{c: held[c] for c in ("N", "D", "C") if c in held.columns},
                          "loss": held["loss"], "predicted": pred,
                          "abs_rel_error": np.abs(pred - held["loss"]) / held["loss"]})
