@@ -209,6 +209,11 @@ def test_split_holdout_records_what_it_held_out_and_why(tmp_path):
                                       "C = 6e+20, so all 3 runs at or above it are held out together")
     assert split.options["holdout"] == {"kind": "largest-compute", "k": 2, "runs_held_out": 3}
     assert split.groups is not None and len(split.groups) == len(split.frame) == len(prepared.frame) - 5
+    # no hold-out: every row is fitted, and the held rows are an empty table (the fit's figures
+    # mark held-out points by its index), not None
+    kept = runs_input.split_holdout(prepared, 0)
+    assert kept.frame is prepared.frame and kept.dropped == prepared.dropped
+    assert kept.held.empty and list(kept.held.columns) == list(prepared.frame.columns)
     untied = runs_input.split_holdout(runs_input.prepare_runs(tied_csv(tmp_path, ROWS), laws.Chinchilla()), 2)
     assert not [d for d in untied.diagnostics if d.code == "holdout_ties"]
     assert {d["reason"] for d in untied.dropped} == {
