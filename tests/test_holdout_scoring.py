@@ -205,8 +205,10 @@ def test_split_holdout_records_what_it_held_out_and_why(tmp_path):
     assert [d["index"] for d in held] == list(split.held.index)
     ties = [d for d in split.diagnostics if d.code == "holdout_ties"]
     assert len(ties) == 1 and ties[0].severity == "warning" and ties[0].subjects == ("big1", "big2", "tie")
-    assert ties[0].message.startswith("--holdout largest-compute:2: 2 runs are tied at the boundary compute "
-                                      "C = 6e+20, so all 3 runs at or above it are held out together")
+    assert ties[0].message == ("--holdout largest-compute:2: 2 runs are tied at the boundary compute C = 6e+20, "
+                               "so all 3 runs at or above it are held out together (splitting the tie would "
+                               "train on runs at the held-out compute and make the hold-out error partly "
+                               "in-sample)")
     assert split.options["holdout"] == {"kind": "largest-compute", "k": 2, "runs_held_out": 3}
     assert split.groups is not None and len(split.groups) == len(split.frame) == len(prepared.frame) - 5
     # no hold-out: every row is fitted, and the held rows are an empty table (the fit's figures
