@@ -132,16 +132,22 @@ def test_bootstrap_defaults_empty_runs_and_refusals(capsys):
         bootstrap(dataclasses.replace(result, problem=None), n_resamples=2)
 
 
-def test_refits_settled_at_an_edge_are_kept_at_their_limit():
-    # No irreducible term in the data: the fit and every refit send E -> 0 (log E -> -inf)
-    # and stop at max_iter with settled predictions. Dropping them would leave no interval;
-    # keeping them where they stopped would bound E away from 0. They are kept at E = 0.
+def edge_fit():
+    """Six runs with no irreducible term, fitted with E free: the fit sends E -> 0 (log E ->
+    -inf) and stops at max_iter with settled predictions."""
     N = np.geomspace(1e7, 1e9, 6)
     X = np.column_stack([N, 20 * N])
     y = 400 * N ** -0.3 + 400 * (20 * N) ** -0.3
     start = laws.Chinchilla().from_natural(E=0.5, A=300, B=300, alpha=0.3, beta=0.3)[None, :]
     with pytest.warns(UserWarning):
-        result = fit(laws.Chinchilla(), X, y, starts=start, options={"max_iter": 60})
+        return fit(laws.Chinchilla(), X, y, starts=start, options={"max_iter": 60}), X, y
+
+
+def test_refits_settled_at_an_edge_are_kept_at_their_limit():
+    # No irreducible term in the data: the fit and every refit send E -> 0 (log E -> -inf)
+    # and stop at max_iter with settled predictions. Dropping them would leave no interval;
+    # keeping them where they stopped would bound E away from 0. They are kept at E = 0.
+    result, X, y = edge_fit()
     boot = bootstrap(result, X, y, n_resamples=20, seed=0)
     assert boot.n_settled == 20 and boot.n_failed == 0
     assert boot.interval("E") == (0.0, 0.0)
@@ -177,12 +183,7 @@ def test_a_failed_refit_does_not_stop_the_others_from_settling(monkeypatch):
     # The edge data of the test above, where every refit stalls and settles at E = 0, with
     # one refit made to fail outright (non-finite parameters): that one is excluded and
     # counted as failed; the others are still probed and, if settled, kept at their limit.
-    N = np.geomspace(1e7, 1e9, 6)
-    X = np.column_stack([N, 20 * N])
-    y = 400 * N ** -0.3 + 400 * (20 * N) ** -0.3
-    start = laws.Chinchilla().from_natural(E=0.5, A=300, B=300, alpha=0.3, beta=0.3)[None, :]
-    with pytest.warns(UserWarning):
-        result = fit(laws.Chinchilla(), X, y, starts=start, options={"max_iter": 60})
+    result, X, y = edge_fit()
     refit_all = bootstrap_module._refit_all
 
     def one_fails(*args):
