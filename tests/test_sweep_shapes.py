@@ -132,6 +132,31 @@ def test_checkpoints_all_resample_whole_runs_and_final_keeps_each_runs_last_row(
     assert abs(final.result.params["beta"] - every.result.params["beta"]) > 1e-3
 
 
+def test_checkpointed_lr_sweep_read_as_non_embedding_final_best_recovers_the_law(tmp_path):
+    # A 2610-row export (261 runs, 10 checkpoints each, 3-4 learning rates per (N, D)) read
+    # the way it should be: non-embedding N, each run's final row, the best run per (N, D).
+    # Tolerance from the injected noise, independently of the fitter (as in
+    # test_laws_fit): per-run 0.4% and per-row 0.1% log-normal, sigma = 0.41%; SE =
+    # sqrt(pi / 2) sigma sqrt(diag((J'J)^-1)) at the truth on the kept design. The LR
+    # penalty left at the kept runs (the generator's formula) averages under half the
+    # noise, so its pull on the fit stays well inside 4 SE.
+    path = sweeps.write(sweeps.lr_sweep_checkpoints(), tmp_path / "sweep.csv")
+    uf = userfit.fit_runs(path, columns=userfit.parse_columns(sweeps.SWEEP_COLUMNS), per_nd="best",
+                          checkpoints="final", n_bootstrap=0, starts=STARTS)
+    kept = uf.train
+    assert len(kept) == 81 and (kept["step"] == 1000).all()
+    penalty = sweeps.make_lr_sweep.PENALTY * np.log10(
+        kept["learning_rate"] / sweeps.make_lr_sweep.best_lr(kept["N"])) ** 2
+    assert penalty.mean() < 0.0041 / 2, penalty.mean()
+    law = laws.Chinchilla()
+    truth = law.from_natural(**sweeps.TRUTH)
+    _, J = law.log_predict_jac(truth[None, :], kept[["N", "D"]].to_numpy())
+    se = np.sqrt(np.pi / 2) * 0.0041 * np.sqrt(np.diag(np.linalg.inv(J[0].T @ J[0])))
+    # se is about 0.17, 0.12, 0.009, 0.011, 0.0065 in (log A, log B, log E, alpha, beta)
+    z = (uf.result.theta - truth) / se
+    assert np.all(np.abs(z) < 4), dict(zip(law.param_names, z))  # |z| > 4: p = 6e-5 each
+
+
 # ----------------------------------------------------------------------------- ladder
 @pytest.fixture(scope="module")
 def ladder(csvs):
