@@ -191,6 +191,8 @@ def test_approach1_alone_derives_compute_and_says_so(tmp_path, capsys):
     (["--columns", COLUMNS, "--approach", "2", "--budgets", "1e18,lots"], ["got 'lots'"]),
     (["--columns", COLUMNS + ",budget=isoflop_budget", "--approach", "2", "--budgets", "1e18"], ["not both"]),
     (["--columns", COLUMNS, "--approach", "1", "--holdout", "largest-compute:2"], ["--holdout belong(s) to the parametric fit"]),
+    (["--columns", COLUMNS, "--approach", "2", "--budgets", "1e18", "--scheduler", "local:2"],
+     ["--scheduler belong(s) to the parametric fit"]),
     (["--columns", COLUMNS, "--approach", "all", "--form", "kaplan_nd", "--budgets", "1e18"], ["use --form chinchilla"]),
 ])
 def test_missing_roles_and_options_are_one_clear_error(tmp_path, capsys, argv, expected):

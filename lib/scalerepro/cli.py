@@ -363,7 +363,11 @@ def _allocation_text(co: dict) -> str:
 
 
 def _check_approach_options(args, law) -> list[float] | None:
-    """What --approach excludes, said before anything is read; returns --budgets parsed."""
+    """What --approach excludes, said before anything is read; returns --budgets parsed.
+
+    --scheduler spreads the parametric fit's bootstrap refits; approaches 1 and 2 refit a
+    parabola or a line per resample, in-process in seconds, so a scheduler given to them
+    alone would be silently unused: refused instead."""
     from .analyses import userapproaches
     from .publishing import userfit
 
@@ -376,7 +380,8 @@ def _check_approach_options(args, law) -> list[float] | None:
         raise ValueError("give the IsoFLOP budgets as a column (--columns budget=COLUMN) or as --budgets, not both")
     if 3 not in chosen:
         law_only = [name for name, given in (("--form", args.form is not None), ("--holdout", args.holdout),
-                                             ("--budget", args.budget), ("--about", args.about)) if given]
+                                             ("--budget", args.budget), ("--about", args.about),
+                                             ("--scheduler", args.scheduler)) if given]
         if law_only:
             raise ValueError(f"{', '.join(law_only)} belong(s) to the parametric fit (approach 3); --approach "
                              f"{args.approach} makes no law fit (use --approach 3 or all)")
