@@ -169,6 +169,21 @@ def test_the_progress_bar_counts_finished_tasks(on_dask, request, capsys, monkey
     assert any(line.startswith("halves") and "30/30" in line and "resample" in line for line in shown), shown
 
 
+def _threads(_):
+    from scalerepro.core.newton import solver_threads
+    return solver_threads()
+
+
+def test_a_solve_on_a_worker_uses_the_workers_threads_not_every_core(client):
+    # local:N runs N single-threaded workers: a solve there that took one thread per
+    # core would run N x cores threads on N cores
+    import os
+
+    outcomes = scheduler.map_tasks(client, _threads, range(4), desc="t", progress=False)
+    assert [o.value for o in outcomes] == [1, 1, 1, 1]
+    assert _threads(None) == (os.cpu_count() or 1)  # in-process: every core, as before
+
+
 # ----------------------------------------------------------------------------- bootstrap
 @pytest.fixture(scope="module")
 def chinchilla_fit():

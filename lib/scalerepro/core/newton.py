@@ -16,6 +16,7 @@ is the reference it is tested against and the solver of every other law.
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -30,6 +31,22 @@ NEWTON_DEFAULTS = {"max_iter": 400, "ftol_rel": 1e-13, "gtol": 1e-14, "radius_in
 # not depend on them (up to rounding between the compiled and numpy implementations).
 EXECUTION_OPTIONS = ("chunk", "workers", "compiled")
 MODEL, SHORTER, LONGER = 0, 1, 2  # the trial steps of an iteration
+
+
+def solver_threads() -> int:
+    """How many threads a solve may use by default: the cores of this process, or inside a
+    Dask worker the threads that worker was given.
+
+    Why: a ``--scheduler local:N`` cluster already runs one task per worker process; a
+    solve that then started a thread per core would run N x cores threads on N cores.
+    ``distributed`` is only asked when it is already imported (a worker has it)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is not None:
+        try:
+            return max(1, int(distributed.get_worker().state.nthreads))
+        except ValueError:  # not inside a worker
+            pass
+    return os.cpu_count() or 1
 
 
 def _clip(theta, bounds):
@@ -138,7 +155,7 @@ def newton_batch(problem: Problem, theta0: np.ndarray, bounds=None, rows=None, *
     workers = opt.pop("workers")
     compiled = opt.pop("compiled") and uses_compiled(problem)
     if workers is None:
-        workers = min(os.cpu_count() or 1, -(-B // chunk))
+        workers = min(solver_threads(), -(-B // chunk))
     if compiled:
         from .chinchilla_kernel import solver_for  # numba is imported only when it is used
 

@@ -22,14 +22,13 @@ data do not separate.
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 
 from .chinchilla_kernel import HUBER, MSE, design
-from .newton import NEWTON_DEFAULTS, chinchilla_form, newton_batch
+from .newton import NEWTON_DEFAULTS, chinchilla_form, newton_batch, solver_threads
 from .objective import FitError, Problem
 
 PROFILE_DEFAULTS = {"exponent_min": 0.05, "exponent_max": 2.0, "grid_size": 40, "inner_steps": 2,
@@ -282,7 +281,7 @@ def profile_fit(problem: Problem, box, options: dict, extra_starts=None):
     workers = newton_options.get("workers")
     if workers is None:  # threads pay only for large grids; a start-up costs ~0.1-10 ms
         size = int(opt["grid_size"]) ** (1 if chinchilla_form(law) == "tied" else 2) * problem.X.shape[0]
-        workers = (os.cpu_count() or 1) if size > PARALLEL_ABOVE else 1
+        workers = solver_threads() if size > PARALLEL_ABOVE else 1
     land = landscape(problem, opt, workers)
     flat_values = land["objective"].ravel()
     if not np.isfinite(flat_values).any():
