@@ -50,11 +50,13 @@ def lr_sweep(seed: int = 0):
 
 
 def checkpoint_runs(seed: int = 0, sizes=(2e7, 6e7, 2e8, 6e8, 2e9), tokens_per_param=(10, 20, 40, 80),
-                    checkpoints: int = 10, run_noise: float = 0.005, row_noise: float = 0.002):
+                    checkpoints: int = 10, run_noise: float = 0.005, row_noise: float = 0.002,
+                    schedule_bump: float = 0.03):
     """20 runs (5 sizes x 4 token budgets), each logging ``checkpoints`` evenly spaced rows.
 
     A checkpoint before the end of a decaying schedule sits above the law (the learning
-    rate has not annealed yet): its loss carries a factor 1 + 0.03 (1 - fraction done).
+    rate has not annealed yet): its loss carries a factor 1 + ``schedule_bump`` (1 - fraction
+    done); 0 draws checkpoints on the law itself (a schedule that allows using them).
     Noise has a per-run part shared by the run's rows and a per-row part. Checkpoints of
     a long run coincide in (N, D) with the final row of a shorter run, as they do when
     runs share a batch size. Columns: run, step, N, D, loss.
@@ -68,7 +70,7 @@ def checkpoint_runs(seed: int = 0, sizes=(2e7, 6e7, 2e8, 6e8, 2e9), tokens_per_p
             for k in range(1, checkpoints + 1):
                 done = k / checkpoints
                 D = done * tpp * N
-                loss = float(law_loss(N, D)) * (1 + 0.03 * (1 - done)) * np.exp(effect + rng.normal(0, row_noise))
+                loss = float(law_loss(N, D)) * (1 + schedule_bump * (1 - done)) * np.exp(effect + rng.normal(0, row_noise))
                 rows.append({"run": run, "step": k * 1000, "N": N, "D": D, "loss": round(loss, 5)})
     return pd.DataFrame(rows)
 
@@ -118,7 +120,7 @@ EXTRA_LR = 5e-4
 
 def lr_sweep_checkpoints(seed: int = 0, sizes=tuple(np.geomspace(2e7, 2e9, 9)),
                          tokens_per_param=(5, 8, 12, 16, 20, 26, 35, 50, 80), checkpoints: int = 10,
-                         noise: float = 0.004, row_noise: float = 0.001):
+                         noise: float = 0.004, row_noise: float = 0.001, schedule_bump: float = 0.03):
     """A learning-rate sweep with checkpoints shaped like a public one: 81 (N, D) points
     (9 sizes x 9 tokens per parameter), three learning rates at each and a fourth at the 18
     points of the two largest sizes: 261 runs, each logging ``checkpoints`` evenly spaced
@@ -147,7 +149,7 @@ def lr_sweep_checkpoints(seed: int = 0, sizes=tuple(np.geomspace(2e7, 2e9, 9)),
                 for k in range(1, checkpoints + 1):
                     done = k / checkpoints
                     D = float(f"{done * D_final:.6g}")
-                    loss = (float(law_loss(N, D)) * (1 + 0.03 * (1 - done)) * penalty
+                    loss = (float(law_loss(N, D)) * (1 + schedule_bump * (1 - done)) * penalty
                             * np.exp(effect + rng.normal(0, row_noise)))
                     rows.append({"run_name": run, "step": k * 100, "non_embedding_params": N, "params": total,
                                  "tokens": D, "learning_rate": lr, "eval_loss": round(loss, 5)})

@@ -122,7 +122,8 @@ def test_checkpoints_all_resample_whole_runs_and_final_keeps_each_runs_last_row(
     for g in np.unique(groups):
         assert every.train.loc[groups == g, "run"].nunique() == 1
     assert every.boot.resampling == "whole runs (cluster): 20 groups"
-    assert found(every, "checkpoints") == ["info"]
+    # the selection's note, and the check of whether the final rows alone fit differently
+    assert found(every, "checkpoints") == ["info", "info"] and every.identifiability.checkpoints["rows"] == 20
 
     final = userfit.fit_runs(csvs["checkpoints"], checkpoints="final", n_bootstrap=0, starts=STARTS)
     assert len(final.train) == 20 and (final.train["step"] == 10000).all() and final.train["run"].is_unique
@@ -130,6 +131,32 @@ def test_checkpoints_all_resample_whole_runs_and_final_keeps_each_runs_last_row(
     assert {d["reason"] for d in final.result.dropped} == {"intermediate checkpoint (--checkpoints final)"}
     # intermediate checkpoints sit above the law: the two choices give different fits
     assert abs(final.result.params["beta"] - every.result.params["beta"]) > 1e-3
+
+
+@pytest.mark.parametrize("bump, severities", [(0.0, ["info", "info"]), (0.1, ["warning", "info"])])
+def test_checkpoints_that_pull_the_fit_are_a_warning_and_checkpoints_on_the_law_are_not(tmp_path, bump, severities):
+    # The checkpointed LR sweep with checkpoints on the law (bump 0) or 10% above it at the
+    # start of a run (a decaying schedule), read with every checkpoint. Measured on seeds
+    # 0-5 of both checkpoint generators: bump 0 never gave the warning (0 of 12), bump 0.1
+    # on this sweep always did, on beta (6 of 6), whose estimate moves by about 0.02; a
+    # 3% bump moves it by ~0.005, below the paired noise, and is left to the info note.
+    path = sweeps.write(sweeps.lr_sweep_checkpoints(schedule_bump=bump), tmp_path / "sweep.csv")
+    uf = userfit.fit_runs(path, columns=userfit.parse_columns(sweeps.SWEEP_COLUMNS), per_nd="best",
+                          n_bootstrap=20, starts=STARTS)
+    assert found(uf, "checkpoints") == severities  # the check's finding and the selection's note, by severity
+    check = uf.identifiability.checkpoints
+    assert check["rows"] == 81 and check["rows_left_out"] == 729 and check["n_resamples"] == 200
+    assert set(check["quantities"]) == {"alpha", "beta", "a"}
+    pulled = [name for name, q in check["quantities"].items() if q["pulled"]]
+    if bump:
+        assert pulled == ["beta"]
+        lo, hi = check["quantities"]["beta"]["difference_interval"]
+        assert 0 < lo < hi  # fitting the final rows alone raises beta toward the law's 0.37
+        warning = next(d for d in uf.diagnostics if d.code == "checkpoints" and d.severity == "warning")
+        assert warning.subjects == ("beta",) and "--checkpoints final" in warning.message
+    else:
+        assert pulled == []
+    assert uf.record()["identifiability"]["checkpoints"] == json.loads(json.dumps(check))
 
 
 def test_checkpointed_lr_sweep_read_as_non_embedding_final_best_recovers_the_law(tmp_path):

@@ -30,7 +30,8 @@ SEVERITIES = ("info", "warning", "error")
 CODES = {
     "duplicate_nd": "several rows share one (N, D) design point (hyperparameter sweep, reruns, seeds)",
     "dropped_points": "points left out of the fit, each with its reason",
-    "checkpoints": "how runs' intermediate checkpoints enter the fit (all of them, or each run's final row)",
+    "checkpoints": "how runs' intermediate checkpoints enter the fit (all of them, or each run's final row), "
+                   "and whether a fit of the final rows alone leaves the bootstrap intervals",
     "hyperparameter_edge": "the best run of a hyperparameter sweep used the smallest or largest value swept, "
                            "so the sweep may not bracket the optimum",
     "design_points": "too few distinct design points for the number of free parameters",

@@ -239,6 +239,8 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
             if ident.outcome == "identified":  # a quantity the data do not determine has no influence to measure
                 ident.influence, found = _influence(result, X, y, prepared, boot, law)
                 diagnostics += found
+                ident.checkpoints, found = _checkpoint_pull(result, X, y, prepared, law, seed)
+                diagnostics += found
         holdout_table = _holdout_table(result, law, held)
         diagnostics += _holdout_extrapolation(train, held)
         allocation = None
@@ -320,6 +322,21 @@ def _influence(result, X, y, prepared, boot, law):
         records[name], diagnostics = identifiability.influence(result, X, y, groups, labels, fn, interval, name)
         found += diagnostics
     return records or None, found
+
+
+def _checkpoint_pull(result, X, y, prepared, law, seed):
+    """With intermediate checkpoints in the fit (--checkpoints all), does a fit of each run's
+    final row alone differ (:func:`scalerepro.core.identifiability.final_rows_refit`) in the
+    exponents and the allocation exponent? (None, []) when there is nothing to compare: no
+    intermediate rows, or too few final rows to fit the law."""
+    final = runs_input.final_rows(prepared.frame).to_numpy()
+    if prepared.options.get("checkpoints") != "all" or final.all() or final.sum() <= law.n_params:
+        return None, []
+    quantities = {identifiability.natural_name(law, n): (lambda p, k=identifiability.natural_name(law, n): p[k])
+                  for n in law.param_names if n not in law.log_coefficients}
+    if law.has_allocation:
+        quantities["a"] = lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]
+    return identifiability.final_rows_refit(result, X, y, final, prepared.groups, quantities, seed=seed)
 
 
 def _holdout_table(result, law, held) -> pd.DataFrame:
