@@ -263,13 +263,22 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
                    approaches=fits)
 
 
+def _allocation_exponent(p) -> float:
+    """a in N_opt ~ C^a, from natural parameters (a dict of numbers or arrays)."""
+    return optimal.allocation_exponents(p["alpha"], p["beta"])[0]
+
+
+def _exponents(law) -> dict:
+    """name -> function of the natural parameters, for each exponent of ``law``."""
+    names = [identifiability.natural_name(law, n) for n in law.param_names if n not in law.log_coefficients]
+    return {name: (lambda p, k=name: p[k]) for name in names}
+
+
 def _derived(law) -> dict:
     """Derived quantities whose bootstrap distribution is wanted: the allocation exponent,
     which the influence check compares against its interval. (The per-budget allocation's
     intervals come from :func:`scalerepro.core.optimal.allocation_table` over the samples.)"""
-    if law.has_allocation:
-        return {"a": lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]}
-    return {}
+    return {"a": _allocation_exponent} if law.has_allocation else {}
 
 
 #: A bootstrap over fewer resampling units (runs, groups or points) than this cannot show
@@ -295,11 +304,7 @@ def _bootstrap_diagnostics(boot: BootstrapResult, prepared) -> list[Diagnostic]:
 def _influence(result, X, y, prepared, boot, law):
     """Leave each run (bootstrap group) out in turn: does the allocation exponent (or, for
     forms without one, each exponent) leave its bootstrap interval?"""
-    if law.has_allocation:
-        quantities = {"a": lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]}
-    else:
-        quantities = {identifiability.natural_name(law, n): (lambda p, k=identifiability.natural_name(law, n): p[k])
-                      for n in law.param_names if n not in law.log_coefficients}
+    quantities = _derived(law) or _exponents(law)
     groups = prepared.groups
     frame = prepared.frame
     labels = {}
@@ -332,10 +337,7 @@ def _checkpoint_pull(result, X, y, prepared, law, seed):
     final = runs_input.final_rows(prepared.frame).to_numpy()
     if prepared.options.get("checkpoints") != "all" or final.all() or final.sum() <= law.n_params:
         return None, []
-    quantities = {identifiability.natural_name(law, n): (lambda p, k=identifiability.natural_name(law, n): p[k])
-                  for n in law.param_names if n not in law.log_coefficients}
-    if law.has_allocation:
-        quantities["a"] = lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]
+    quantities = {**_exponents(law), **_derived(law)}
     return identifiability.final_rows_refit(result, X, y, final, prepared.groups, quantities, seed=seed)
 
 
@@ -372,10 +374,9 @@ def _allocation(result, boot, budgets, train, ident):
     """The allocation table, judged against the fitted runs' range, and its diagnostics."""
     rows, far, implausible = [], [], []
     dependent = [p for p in ident.unidentified if p in ALLOCATION_PARAMETERS]
-    exponent = lambda p: optimal.allocation_exponents(p["alpha"], p["beta"])[0]  # noqa: E731
     why = [f"{', '.join(dependent)}, which the data do not determine"] if dependent else []
     for record in ident.profiles:  # e.g. E -> 0: the exponents move along E's flat profile
-        moved = identifiability.along_profile(record, exponent)
+        moved = identifiability.along_profile(record, _allocation_exponent)
         if moved and np.ptp(moved) > ALLOCATION_EXPONENT_MOVES and record["parameter"] not in dependent:
             dependent.append(record["parameter"])
             why.append(f"{record['parameter']}: along its profile, where the objective stays within "
