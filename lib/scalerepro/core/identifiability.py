@@ -499,9 +499,9 @@ def final_rows_refit(result, X, y, final, groups, quantities: dict, seed: int = 
             "checkpoints", "info",
             f"fitting each run's final row alone ({record['rows']} rows) changes {', '.join(rows)} by no more than "
             f"their paired bootstrap noise: the intermediate checkpoints do not measurably pull the fit", ())]
-    shown = "; ".join(f"{name} {rows[name]['full_fit']:.4g} -> {rows[name]['final_rows']:.4g} (difference "
-                      f"{level:.1%} interval [{rows[name]['difference_interval'][0]:.3g}, "
-                      f"{rows[name]['difference_interval'][1]:.3g}])" for name in pulled)
+    shown = "; ".join(f"{name} {rows[name]['full_fit']:.4g} -> {rows[name]['final_rows']:.4g} (the change's "
+                      f"{level:.1%} paired-bootstrap interval [{rows[name]['difference_interval'][0]:.3g}, "
+                      f"{rows[name]['difference_interval'][1]:.3g}] excludes 0)" for name in pulled)
     return record, [Diagnostic(
         "checkpoints", "warning",
         f"fitting each run's final row alone ({record['rows']} rows, without the {record['rows_left_out']} "
