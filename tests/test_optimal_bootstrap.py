@@ -349,3 +349,36 @@ def test_a_scipy_refit_that_does_not_converge_is_failed_never_settled(monkeypatc
     monkeypatch.setattr(bootstrap_module, "_refit_all", second_unconverged)
     boot = bootstrap(result, X, y, n_resamples=4, seed=5)
     assert (boot.n_failed, boot.n_settled, len(boot.samples["alpha"])) == (1, 0, 3)
+
+
+def test_exact_integers_beyond_int64_give_the_same_float_allocation():
+    # numpy keeps lists of Python ints beyond int64 (9.2e18) as object arrays, which break
+    # np.isnan and friends downstream: budgets of 10**24 FLOPs written as ints, or
+    # coefficients written so, must give the float64 answer of the float input
+    params = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+    pairs = [(optimal.compute_optimal(params, [10**24, 10**25]), optimal.compute_optimal(params, [1e24, 1e25])),
+             (optimal.compute_optimal(dict(params, A=[10**20] * 2, B=[10**21] * 2), 1e24),
+              optimal.compute_optimal(dict(params, A=[1e20] * 2, B=[1e21] * 2), 1e24))]
+    for got, want in pairs:
+        for q in want:
+            assert np.asarray(got[q]).dtype == np.float64, q
+            np.testing.assert_allclose(got[q], want[q], rtol=1e-15, err_msg=q)
+    constant = optimal.allocation_constant([10**20] * 2, [10**21] * 2, 0.3, 0.3)
+    assert constant.dtype == np.float64
+    np.testing.assert_allclose(constant, optimal.allocation_constant([1e20] * 2, [1e21] * 2, 0.3, 0.3), rtol=1e-15)
+
+
+def test_allocation_table_counts_each_undefined_resample_and_gives_no_interval_without_one():
+    # resamples with A and B infinite have no allocation (nan): 2 of 4 here, counted per
+    # budget and left out of the intervals; with only such resamples there is no interval
+    params = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+    samples = {k: np.array([v, 1.01 * v, v, v]) for k, v in params.items()}
+    samples["A"][2:] = samples["B"][2:] = np.inf
+    table = optimal.allocation_table(params, [1e21, 1e22], 1e20, samples=samples)
+    assert list(table["undefined_samples"]) == [2, 2]
+    defined = optimal.compute_optimal({k: v[:2] for k, v in samples.items()}, 1e21)
+    assert table.loc[0, "N_opt_interval"] == pytest.approx(list(percentile_interval(defined["N_opt"], 0.95)))
+    only_undefined = optimal.allocation_table(params, [1e21], 1e20, samples={k: v[2:] for k, v in samples.items()})
+    assert only_undefined.loc[0, "undefined_samples"] == 2
+    for q in ("N_opt", "D_opt", "tokens_per_param", "loss"):
+        assert only_undefined.loc[0, f"{q}_interval"] is None, q
