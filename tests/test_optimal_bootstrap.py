@@ -357,12 +357,20 @@ def test_exact_integers_beyond_int64_give_the_same_float_allocation():
     # coefficients written so, must give the float64 answer of the float input
     params = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
     pairs = [(optimal.compute_optimal(params, [10**24, 10**25]), optimal.compute_optimal(params, [1e24, 1e25])),
-             (optimal.compute_optimal(dict(params, A=[10**20] * 2, B=[10**21] * 2), 1e24),
-              optimal.compute_optimal(dict(params, A=[1e20] * 2, B=[1e21] * 2), 1e24))]
+             (optimal.compute_optimal(dict(params, A=[10**20] * 2, B=[10**21] * 2, E=[10**20] * 2), 1e24),
+              optimal.compute_optimal(dict(params, A=[1e20] * 2, B=[1e21] * 2, E=[1e20] * 2), 1e24)),
+             (dict(zip("ab", optimal.allocation_exponents([10**20] * 2, 0.3))),
+              dict(zip("ab", optimal.allocation_exponents([1e20] * 2, 0.3))))]
     for got, want in pairs:
         for q in want:
             assert np.asarray(got[q]).dtype == np.float64, q
             np.testing.assert_allclose(got[q], want[q], rtol=1e-15, err_msg=q)
+    flops = optimal.training_flops([10**20] * 2, [10**21] * 2)
+    assert flops.dtype == np.float64
+    np.testing.assert_allclose(flops, [6e41, 6e41], rtol=1e-15)  # C = 6 N D, by hand
+    tokens = optimal.tokens_from_flops([6 * 10**24] * 2, [10**20] * 2)
+    assert tokens.dtype == np.float64
+    np.testing.assert_allclose(tokens, [1e4, 1e4], rtol=1e-15)  # D = C / (6 N), by hand
     constant = optimal.allocation_constant([10**20] * 2, [10**21] * 2, 0.3, 0.3)
     assert constant.dtype == np.float64
     np.testing.assert_allclose(constant, optimal.allocation_constant([1e20] * 2, [1e21] * 2, 0.3, 0.3), rtol=1e-15)
