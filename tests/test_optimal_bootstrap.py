@@ -360,7 +360,9 @@ def test_exact_integers_beyond_int64_give_the_same_float_allocation():
              (optimal.compute_optimal(dict(params, A=[10**20] * 2, B=[10**21] * 2, E=[10**20] * 2), 1e24),
               optimal.compute_optimal(dict(params, A=[1e20] * 2, B=[1e21] * 2, E=[1e20] * 2), 1e24)),
              (dict(zip("ab", optimal.allocation_exponents([10**20] * 2, 0.3))),
-              dict(zip("ab", optimal.allocation_exponents([1e20] * 2, 0.3))))]
+              dict(zip("ab", optimal.allocation_exponents([1e20] * 2, 0.3)))),
+             (dict(zip("ab", optimal.allocation_exponents(0.3, [10**20] * 2))),
+              dict(zip("ab", optimal.allocation_exponents(0.3, [1e20] * 2))))]
     for got, want in pairs:
         for q in want:
             assert np.asarray(got[q]).dtype == np.float64, q
