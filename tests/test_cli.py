@@ -60,6 +60,7 @@ def test_report_without_runs_is_a_clear_error(tmp_path, capsys):
       {"dataset": "d", "file": "b.svg", "status": "missing", "location": None, "optional": True}], 0),
     ([{"dataset": "d", "file": "a.csv", "status": "checksum_mismatch", "location": "cache", "optional": False}], 1),
     ([{"dataset": "d", "file": "a.csv", "status": "missing", "location": None, "optional": False}], 1),
+    ([{"dataset": "d", "file": "a.csv", "status": "no_license", "location": "mirror", "optional": False}], 1),
 ])
 def test_data_verify_exit_code(monkeypatch, capsys, rows, code):
     from scalerepro.io import data

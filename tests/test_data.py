@@ -24,14 +24,20 @@ def test_repo_registry_is_the_packaged_registry():
     assert (ROOT / "data" / "registry.yaml").resolve() == data.REGISTRY_PATH.resolve()
 
 
-def test_registry_lists_the_four_datasets_and_ten_files():
+def test_registry_lists_the_eight_datasets():
     assert set(data.datasets()) == {
         "besiroglu2024_chinchilla",
         "porian2024_discrepancies",
         "brandfonbrener2024_loss_to_loss",
         "eythor2024_chinchilla_isoflops",
+        "gadre2024_overtraining",
+        "muennighoff2023_datablations",
+        "bhagia2024_olmo_ladder",
+        "mcleish2025_gemstones",
     }
-    assert sum(len(data.files(d)) for d in data.datasets()) == 10
+
+
+RAW_URL = re.compile(r"^https://raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/[0-9a-f]{40}/\S+$")
 
 
 @pytest.mark.parametrize("name", data.datasets())
@@ -42,26 +48,57 @@ def test_registry_entries_are_complete_and_pinned(name):
     assert info["default_file"] in info["files"]
     owner_repo = info["repository"].removeprefix("https://github.com/")
     for file, entry in info["files"].items():
-        assert entry["url"].startswith(f"https://raw.githubusercontent.com/{owner_repo}/{info['commit']}/")
-        assert entry["url"].endswith("/" + file)
+        assert RAW_URL.match(entry["url"]), entry["url"]
+        if "manifest" not in info:  # a manifest may name files of another repository (a copy)
+            assert entry["url"].startswith(f"https://raw.githubusercontent.com/{owner_repo}/{info['commit']}/")
+            assert entry["url"].endswith("/" + file)
         assert HEX64.match(entry["sha256"]) and entry["size"] > 0
-        assert entry["format"] in {"csv", "pickle.xz", "svg"}
-        if entry["format"] != "svg":
+        assert entry["format"] in {"csv", "pickle.xz", "svg", "json", "jsonl", "ipynb", "text"}
+        assert data.file_license(name, file).strip(), f"{name}/{file}: no license"
+        if entry["format"] in {"csv", "pickle.xz"} and "manifest" not in info:
             assert entry["columns"], f"{file}: document the columns used"
 
 
-def test_registry_agrees_with_the_mirror_provenance_table():
+def test_a_manifest_file_inherits_nothing_but_its_own_license():
+    # Two Gemstones files carry rows derived from Epoch AI data with no license of their own.
+    assert data.file_license("mcleish2025_gemstones", "LICENSE") == "MIT"
+    derived = "wandb_dfs/wandb_df_for_fitting_lr_ablation_slim_chinchilla.jsonl"
+    assert "no stated license" in data.file_license("mcleish2025_gemstones", derived)
+    # A dataset without a manifest gives every file the dataset's license.
+    assert data.file_license("porian2024_discrepancies", "summary_df.pickle.xz") == "MIT"
+
+
+PROVENANCE_ROW = re.compile(
+    r"^\| (\w+)/(\S+) \| (.+?) \| \S+ \| (\d+) \| ([0-9a-f]{64}) \| (.+?) \|\s*$", re.M)
+
+
+def _provenance_tables() -> list[Path]:
     mirror = os.environ.get(data.MIRROR_ENV)
-    table = Path(mirror or "/nonexistent") / "PROVENANCE.md"
-    if not table.is_file():
+    folder = Path(mirror or "/nonexistent")
+    tables = [folder / "PROVENANCE.md", *sorted(folder.glob("STAGED-*.md"))]
+    if not tables[0].is_file():
         if IN_CI:
-            pytest.fail(f"{table} missing in CI")
+            pytest.fail(f"{tables[0]} missing in CI")
         pytest.skip("no mirror with PROVENANCE.md")
-    rows = re.findall(r"^\| (\w+)/(\S+) \| .*? \| (\d+) \| ([0-9a-f]{64}) \|", table.read_text(), re.M)
-    assert len(rows) == 10
-    for dataset, file, size, sha in rows:
+    return tables
+
+
+def test_registry_agrees_with_the_mirror_provenance_tables():
+    """Every row of PROVENANCE.md and of each STAGED-*.md is a registry file with the same
+    size, sha256 and license, and the registry has no file those tables do not list."""
+    listed = {}
+    for table in _provenance_tables():
+        rows = PROVENANCE_ROW.findall(table.read_text())
+        assert rows, f"{table.name}: no rows read"
+        for dataset, file, _repo, size, sha, license in rows:
+            listed[(dataset, file)] = (sha, int(size), license.strip())
+    registered = {(d, f) for d in data.datasets() for f in data.files(d)}
+    assert registered == set(listed), (sorted(registered - set(listed))[:5], sorted(set(listed) - registered)[:5])
+    for (dataset, file), (sha, size, license) in listed.items():
         entry = data.dataset_info(dataset)["files"][file]
-        assert (entry["sha256"], entry["size"]) == (sha, int(size))
+        assert (entry["sha256"], entry["size"]) == (sha, size), f"{dataset}/{file}"
+        if "manifest" in data.dataset_info(dataset):
+            assert data.file_license(dataset, file) == license, f"{dataset}/{file}"
 
 
 # --- the real data through load() --------------------------------------------------------
@@ -105,9 +142,15 @@ def test_verify_reports_every_mirror_file_ok():
             pytest.fail("CI must set SCALEREPRO_DATA_DIR")
         pytest.skip("no mirror")
     rows = data.verify()
-    assert len(rows) == 10
+    assert len(rows) == sum(len(data.files(d)) for d in data.datasets())
     assert {r["status"] for r in rows} == {"ok"}, [r for r in rows if r["status"] != "ok"]
-    assert all(r["sha256"] == r["expected_sha256"] for r in rows)
+    assert all(r["sha256"] == r["expected_sha256"] and r["license"] for r in rows)
+
+
+def test_a_manifest_csv_without_table_checks_is_refused_with_the_way_forward():
+    load_or_skip("besiroglu2024_chinchilla")
+    with pytest.raises(data.DataError, match="own loader"):
+        data.load("bhagia2024_olmo_ladder", "src/scripts/paper/figures/step1_main.csv")
 
 
 def test_svg_is_fetchable_but_not_a_table():

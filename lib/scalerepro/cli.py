@@ -212,7 +212,7 @@ def cmd_data_verify(args) -> int:
     from .io import data
 
     rows = data.verify(args.dataset)
-    print(_table(rows, ["dataset", "file", "status", "location", "optional"]))
+    print(_table(rows, ["dataset", "file", "status", "location", "license", "optional"]))
     bad = [f"{r['dataset']}/{r['file']}" for r in rows if r["status"] != "ok"
            and not (r["status"] == "missing" and r["optional"])]
     if bad:

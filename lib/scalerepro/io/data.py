@@ -24,6 +24,7 @@ later run), a corrupt *mirror* copy is left for its owner to replace. There is n
 
 from __future__ import annotations
 
+import csv
 import difflib
 import functools
 import hashlib
@@ -53,6 +54,7 @@ __all__ = [
     "cache_dir",
     "sha256_file",
     "fetch",
+    "file_license",
     "load",
     "load_pickle_frame",
     "list_status",
@@ -64,11 +66,37 @@ MIRROR_ENV = "SCALEREPRO_DATA_DIR"
 CACHE_ENV = "SCALEREPRO_CACHE"
 
 
+MANIFESTS_DIR = Path(__file__).with_name("manifests")
+# A manifest file's format, from its name: what load() and the registry test expect.
+_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ipynb": "ipynb", ".md": "text",
+            ".txt": "text", "": "text"}
+
+
 @functools.cache
 def registry() -> dict:
-    """The parsed registry (``datasets`` -> name -> metadata and ``files``)."""
+    """The parsed registry (``datasets`` -> name -> metadata and ``files``).
+
+    A dataset with a ``manifest`` gets its ``files`` from that TSV (file, url, size, sha256,
+    license per line); its ``files:`` block in the YAML, if any, only adds descriptions and
+    columns to those files.
+    """
     with open(REGISTRY_PATH, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        parsed = yaml.safe_load(fh)
+    for info in parsed["datasets"].values():
+        if "manifest" in info:
+            info["files"] = _manifest_files(info["manifest"], info.get("files") or {})
+    return parsed
+
+
+def _manifest_files(manifest: str, described: dict) -> dict:
+    with open(MANIFESTS_DIR / manifest, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    files = {}
+    for row in rows:
+        name = row.pop("file")
+        files[name] = dict(row, size=int(row["size"]), format=_FORMATS.get(Path(name).suffix, "text"),
+                           **described.get(name, {}))
+    return files
 
 
 def datasets() -> list[str]:
@@ -251,13 +279,18 @@ def _provenance(df: pd.DataFrame, name: str, file: str, path: Path, entry: dict)
         path=str(path),
         sha256=entry["sha256"],
         url=entry["url"],
-        license=info["license"],
+        license=file_license(name, file),
         citation=info["citation"],
     )
     return df
 
 
 def _load_csv(name: str, file: str, entry: dict, path: Path) -> pd.DataFrame:
+    if (name, file) not in _CSV_CHECKS:
+        raise DataError(
+            f"{name}/{file} has no registered table checks; read it through its data set's "
+            f"own loader (or fetch() for its path)"
+        )
     try:
         df = pd.read_csv(path)
     except (ValueError, pd.errors.ParserError) as error:
@@ -324,6 +357,11 @@ def load(name: str, file: str | None = None) -> pd.DataFrame:
     return _provenance(_load_csv(name, file, entry, path), name, file, path, entry)
 
 
+def file_license(name: str, file: str) -> str:
+    """The license a file is published under: its own (manifest row) or its dataset's."""
+    return dataset_info(name)["files"][file].get("license") or dataset_info(name)["license"]
+
+
 def _selected(name: str | None) -> list[tuple[str, str, dict]]:
     names = [name] if name is not None else datasets()
     return [(n, f, e) for n in names for f, e in dataset_info(n)["files"].items()]
@@ -347,7 +385,7 @@ def list_status(name: str | None = None) -> list[dict]:
                 size=entry["size"],
                 optional=bool(entry.get("optional", False)),
                 url=entry["url"],
-                license=dataset_info(dataset)["license"],
+                license=file_license(dataset, file),
             )
         )
     return rows
@@ -356,19 +394,23 @@ def list_status(name: str | None = None) -> list[dict]:
 def verify(name: str | None = None) -> list[dict]:
     """Hash the copy :func:`fetch` would use of each file; report, never download or delete.
 
-    Row keys: dataset, file, status (``ok`` | ``missing`` | ``checksum_mismatch``),
-    location (``mirror`` | ``cache`` | None), path, sha256 (actual, None if missing),
-    expected_sha256, optional. Backs ``scalerepro data verify``; a missing optional file
+    Row keys: dataset, file, status (``ok`` | ``missing`` | ``checksum_mismatch`` |
+    ``no_license``: a file must say under which license it may be used), location
+    (``mirror`` | ``cache`` | None), path, sha256 (actual, None if missing), expected_sha256,
+    license (the file's own or its dataset's), optional. Backs ``scalerepro data verify``; a missing optional file
     (the Chinchilla SVG) should not fail that command.
     """
     rows = []
     for dataset, file, entry in _selected(name):
         found = _located(dataset, file)
         actual = sha256_file(found[1]) if found else None
+        license = file_license(dataset, file)
         if found is None:
             status = "missing"
+        elif actual != entry["sha256"]:
+            status = "checksum_mismatch"
         else:
-            status = "ok" if actual == entry["sha256"] else "checksum_mismatch"
+            status = "ok" if license.strip() else "no_license"
         rows.append(
             dict(
                 dataset=dataset,
@@ -378,6 +420,7 @@ def verify(name: str | None = None) -> list[dict]:
                 path=str(found[1]) if found else None,
                 sha256=actual,
                 expected_sha256=entry["sha256"],
+                license=license,
                 optional=bool(entry.get("optional", False)),
             )
         )
