@@ -290,6 +290,9 @@ def add_fit(sub):
                    help="exit with status 1 when any diagnostic has severity error (outputs are still written)")
     p.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
                    help="bootstrap resamples in chunks on Dask: " + SCHEDULER_HELP)
+    p.add_argument("--predict", default=None, metavar="TARGETS.csv",
+                   help="predict the loss at each row (N plus D or C, optional run name) with the confidence "
+                        "interval of the law and the prediction interval of one new run; writes predictions.csv")
     p.set_defaults(func=cmd_fit)
 
 
@@ -380,6 +383,7 @@ def _check_approach_options(args, law) -> list[float] | None:
         raise ValueError("give the IsoFLOP budgets as a column (--columns budget=COLUMN) or as --budgets, not both")
     if 3 not in chosen:
         law_only = [name for name, given in (("--form", args.form is not None), ("--holdout", args.holdout),
+                                             ("--predict", args.predict),
                                              ("--budget", args.budget), ("--about", args.about),
                                              ("--scheduler", args.scheduler)) if given]
         if law_only:
@@ -424,7 +428,7 @@ def cmd_fit(args) -> int:
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
                           checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
                           budgets=args.budget, about=args.about, approach=args.approach,
-                          isoflop_budgets=isoflop_budgets, client=dask)
+                          isoflop_budgets=isoflop_budgets, client=dask, targets=args.predict)
     if results.get("fit") is None:
         return _report_approaches_only(args, results)
     fit, main = results["fit"], results["fits"]["main"]
@@ -459,7 +463,21 @@ def cmd_fit(args) -> int:
         print(_allocation_text(results["compute_optimal"]))
     if results.get("approaches"):
         print(_approaches_text(results))
+    if results.get("predictions"):
+        print(_predictions_text(results["predictions"], args.out))
     return _epilogue(args, results)
+
+
+def _predictions_text(record: dict, out) -> str:
+    """The predictions table: each target's loss with both intervals and how far it extrapolates."""
+    rows = [{"target": p.get("run") or f"N={p.get('N', 0):.3g}, D={p.get('D', 0):.3g}",
+             "loss": f"{p['loss_pred']:.4g}", "confidence": _interval_text([p["ci_low"], p["ci_high"]]),
+             "prediction": _interval_text([p["pi_low"], p["pi_high"]]),
+             "C / fitted max": "" if p.get("extrapolation") is None else f"{p['extrapolation']:.3g}x",
+             "outside": p.get("outside_fitted") or ""} for p in record["points"]]
+    head = (f"predicted loss at {record['n_targets']} targets ({record['level']:.0%} intervals: confidence of the law, "
+            f"prediction of one new run) -> {out}/predictions.csv")
+    return "\n".join([head, _table(rows, ["target", "loss", "confidence", "prediction", "C / fitted max", "outside"])])
 
 
 def _report_approaches_only(args, results: dict) -> int:

@@ -40,8 +40,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import design_checks, identifiability, laws, optimal
+from ..core import design_checks, identifiability, laws, optimal, prediction
 from ..io import runs_input
+from ..io.targets import read_targets
 from ..analyses import userapproaches
 from ..core.bootstrap import BootstrapResult, bootstrap
 from ..io.data import sha256_file
@@ -110,6 +111,9 @@ class UserFit:
     about: dict[str, str] = field(default_factory=dict)   # the user's --about answers
     seconds: float = 0.0                                   # wall time of fit_runs
     approaches: list = field(default_factory=list)         # AllocationFit per approach asked (--approach)
+    targets: Path | None = None                            # --predict TARGETS.csv
+    predictions: pd.DataFrame | None = None                # one row per target (publishing.userpredict)
+    target_prediction: prediction.Prediction | None = None  # how the predictions' intervals were made
 
     @property
     def status(self) -> FitStatus:
@@ -156,6 +160,20 @@ class UserFit:
         return Summary(f"{self.law.name if self.result is not None else 'allocation'} fit of {self.path.name}",
                        rows, notes, level=level)
 
+    def predict(self, X, interval: str | None = "confidence", level: float = 0.95) -> pd.DataFrame:
+        """The fitted law's loss at ``X`` (a table with the law's input columns, e.g. N and D,
+        or an array in that order): ``loss_pred`` and, for ``interval="confidence"``, the
+        bootstrap interval of the mean law (``ci_low``, ``ci_high``), or for ``"prediction"``
+        the interval of one new run (``pi_low``, ``pi_high``), which adds the run-to-run noise
+        estimated from the residuals (how, and what it assumes: :mod:`scalerepro.core.prediction`)."""
+        if self.result is None:
+            raise ValueError("no law was fitted (--approach 1 or 2 alone): nothing to predict with")
+        if interval == "confidence" and self.boot is None:
+            raise ValueError("a confidence interval needs the fit's bootstrap (n_bootstrap > 0)")
+        X = X[list(self.law.inputs)] if isinstance(X, pd.DataFrame) else X
+        return prediction.predict(self.result, np.asarray(X, float), self.boot, intervals=(interval,) if interval else (),
+                                  level=level, seed=int(self.options.get("seed", 0))).frame()
+
     def holdout_summary(self) -> dict | None:
         if self.holdout.empty:
             return None
@@ -170,7 +188,7 @@ class UserFit:
 def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = None, holdout: int = 0,
              n_bootstrap: int = 1000, seed: int = 0, budgets=None, starts=None, progress: bool = False,
              per_nd: str | None = None, checkpoints: str = "all", drop_highest_loss: int = 0,
-             about=None, approach: str = "3", isoflop_budgets=None, client=None) -> UserFit:
+             about=None, approach: str = "3", isoflop_budgets=None, client=None, targets=None) -> UserFit:
     """Validate, choose points, check the design, fit, check identifiability, bootstrap,
     validate on held-out runs, and compute the allocation.
 
@@ -185,6 +203,8 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
     beside it, on the same rows); isoflop_budgets: approach 2's budgets when the file has
     no budget column (:mod:`scalerepro.analyses.userapproaches`).
     client: a Dask client or --scheduler value to bootstrap on (:func:`scalerepro.core.bootstrap.bootstrap`).
+    targets: a CSV of (N, D or C[, run]) to predict the loss at, with confidence and prediction
+    intervals (:mod:`scalerepro.publishing.userpredict`); read before anything is fitted.
     """
     if n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
@@ -196,6 +216,9 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
     path = Path(path)
     # approaches 1 and 2 alone read the roles of the Chinchilla form: N, loss, D or C
     law = get_law(form) if 3 in chosen else laws.Chinchilla()
+    if targets is not None and 3 not in chosen:
+        raise ValueError("--predict needs the parametric fit (approach 3): approaches 1 and 2 fit no law")
+    target_rows = read_targets(targets, law.inputs, columns) if targets is not None else None
     if len(chosen) > 1 and not has_approach3(law):
         raise ValueError(f"--approach all sets approach 3 (the parametric fit of L = E + A/N^alpha + B/D^beta) "
                          f"beside approaches 1 and 2; form {form!r} is not that law: use --form chinchilla")
@@ -247,6 +270,11 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
         if law.has_allocation and budgets:
             allocation, found = _allocation(result, boot, budgets, train, ident)
             diagnostics += found
+        predicted = pred = None
+        if target_rows is not None:
+            from .userpredict import prediction_table
+            predicted, pred, found = prediction_table(result, boot, law, train, target_rows, seed=seed)
+            diagnostics += found
         fits = []
         if len(chosen) > 1:
             fits, found = userapproaches.run(prepared, chosen, isoflop_budgets=isoflop_budgets,
@@ -256,11 +284,14 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
     options["budgets"] = budgets
     if 3 in chosen and len(chosen) == 1:   # today's record, unchanged
         options = {k: v for k, v in options.items() if k not in ("approach", "isoflop_budgets")}
+    if targets is not None:
+        options["predict"] = str(targets)
     return UserFit(path=path, sha256=sha256_file(path), law=law, frame=prepared.source, train=train, held=held,
                    result=result, boot=boot, holdout=holdout_table, allocation=allocation, options=options,
                    warnings=list(prepared.notes), prepared=prepared, identifiability=ident,
                    diagnostics=sorted_by_severity(diagnostics), about=declared, seconds=time.perf_counter() - t0,
-                   approaches=fits)
+                   approaches=fits, targets=None if targets is None else Path(targets), predictions=predicted,
+                   target_prediction=pred)
 
 
 def _allocation_exponent(p) -> float:
@@ -500,6 +531,9 @@ def _results_json(uf: UserFit) -> dict:
             results["compute_optimal"]["note"] = next((n for n in uf.allocation.get("note", []) if isinstance(n, str)), "")
     else:
         results["compute_optimal"] = None
+    if uf.predictions is not None:
+        from .userpredict import record
+        results["predictions"] = record(uf.targets, uf.predictions, uf.target_prediction)
     results["declared"] = dict(uf.about)
     if summary:
         ties = "" if summary["runs"] == summary["k"] else f", widened to {summary['runs']} runs tied at the boundary"
@@ -530,6 +564,9 @@ def write_outputs(uf: UserFit, out_dir) -> dict:
     with _quiet_numpy():
         html = render_report(results, figures=fit_figures(uf, results))
     write_report_and_results(out_dir, html, results)
+    if uf.predictions is not None:
+        from .userpredict import write_csv
+        write_csv(uf.predictions, Path(out_dir) / "predictions.csv")
     return results
 
 
