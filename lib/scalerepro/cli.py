@@ -616,7 +616,97 @@ def cmd_sensitivity(args) -> int:
     return _epilogue(args, results)
 
 
-COMMANDS = (add_list, add_run, add_report, add_data, add_fit, add_sensitivity)
+BACKTEST_DESCRIPTION = """\
+Would your law have predicted your largest runs? For each of the K largest distinct compute
+levels (--folds, default 4; or --cutoffs), fit every method on the runs below it and predict
+every run at or above it (whole runs held out: tied runs together, all checkpoints of a
+held-out run). Methods: each form your columns can fit (chinchilla, chinchilla_tied,
+kaplan_with_e, ...) times Huber on log loss (delta 1e-3), MSE on raw loss and MSE on log loss;
+--methods all adds the sensitivity variants that apply. Per method and fold: rows fitted and
+held out, extrapolation factors, mean absolute relative error, bias, 95% prediction-interval
+coverage. Ranks the methods at the deepest fold, with a paired bootstrap over its held-out
+runs. Writes backtest.json and report.html.
+
+The CSV is read exactly as by `scalerepro fit` (same roles, --columns, --per-nd,
+--checkpoints, --drop-highest-loss).
+"""
+
+
+def add_backtest(sub):
+    p = sub.add_parser("backtest", help="score fitting methods on your largest runs (compute-ordered folds)",
+                       description=BACKTEST_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("csv", metavar="RUNS.csv", help="one row per run or checkpoint: N, D (or C), loss[, run, step]")
+    p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
+                   help="map roles N, D, C, loss, run, step to the file's columns (as for `scalerepro fit`)")
+    p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None,
+                   help="several runs at one (N, D): keep the lowest-loss run, average them, or keep all rows")
+    p.add_argument("--checkpoints", choices=("final", "all"), default="all",
+                   help="rows of one run: every checkpoint (all; default) or the last row (final)")
+    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
+                   help="drop the K highest losses before anything is fitted (default 0)")
+    p.add_argument("--folds", type=int, default=4, metavar="K",
+                   help="one fold at each of the K largest distinct compute levels (default 4)")
+    p.add_argument("--cutoffs", default=None, metavar="C1,C2,...",
+                   help="fold cutoffs in FLOPs instead of --folds: fit below each, predict at or above it")
+    p.add_argument("--methods", default="default", metavar="default|all|FORM[/OBJECTIVE],...",
+                   help="default: every form the columns can fit x huber-log, mse-raw, mse-log; all: and the "
+                        "sensitivity variants; or a list, e.g. chinchilla,kaplan_with_e/huber-log")
+    p.add_argument("--n-bootstrap", type=int, default=200,
+                   help="bootstrap resamples behind each prediction interval (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="seed; each (method, fold) derives its own (default 0)")
+    p.add_argument("--out", default="backtest_out", help="output directory for backtest.json and report.html")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 1 when any diagnostic has severity error (outputs are still written)")
+    p.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
+                   help="one (method, fold) per Dask task: " + SCHEDULER_HELP)
+    p.set_defaults(func=cmd_backtest)
+
+
+def cmd_backtest(args) -> int:
+    from .io import runs_input
+    from .publishing import userbacktest
+
+    try:
+        columns = runs_input.parse_columns(args.columns)
+        runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
+        if args.n_bootstrap < 0:
+            raise ValueError(f"--n-bootstrap must be >= 0, got {args.n_bootstrap}")
+        cutoffs = None
+        if args.cutoffs is not None:
+            try:
+                cutoffs = [float(c) for c in args.cutoffs.split(",") if c.strip()]
+            except ValueError:
+                raise ValueError(f"--cutoffs expects FLOPs separated by commas, e.g. 1e20,3e20, got {args.cutoffs!r}")
+            if not cutoffs or not all(0 < c < float("inf") for c in cutoffs):
+                raise ValueError(f"--cutoffs expects positive FLOPs, got {args.cutoffs!r}")
+        dask = _scheduler(args)
+        results = userbacktest.run(args.csv, args.out, columns=columns, per_nd=args.per_nd,
+                                   checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
+                                   methods=args.methods, folds=args.folds, cutoffs=cutoffs,
+                                   n_bootstrap=args.n_bootstrap, seed=args.seed, client=dask,
+                                   progress=not args.no_progress)
+    except ValueError as exc:
+        if isinstance(exc, ScalereproError):
+            raise
+        raise UsageError(str(exc)) from None
+    folds = results["folds"]
+    print(f"{results['data']['rows']} rows read, {results['data']['rows_used']} used; {len(folds)} folds at C = "
+          + ", ".join(f"{f['cutoff_C']:.3g}" for f in folds) + f"; {len(results['methods'])} methods")
+    print(f"ranked by mean |relative error| at the deepest fold (fitted below C = {results['ranked_at']['cutoff_C']:.4g}, "
+          f"{folds[-1]['n_test_runs'] if folds else 0} runs held out):")
+    print(_table(userbacktest.ranking_rows(results), userbacktest.RANKING_COLUMNS), flush=True)
+    if results.get("diagnostics"):
+        print(_diagnostics_text(results["diagnostics"]))
+    print(f"wrote {args.out}/backtest.json and {args.out}/report.html")
+    errors = [d for d in results.get("diagnostics", []) if d["severity"] == "error"]
+    if args.strict and errors:
+        print(f"scalerepro: --strict: {len(errors)} diagnostic(s) of severity error", file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS = (add_list, add_run, add_report, add_data, add_fit, add_sensitivity, add_backtest)
 
 
 # ----------------------------------------------------------------------------- entry point

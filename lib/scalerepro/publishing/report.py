@@ -221,3 +221,9 @@ def render_index(out_root) -> dict:
     tmp.replace(out_root / "index.html")
     write_json_atomic(out_root / "summary.json", summary)
     return summary
+
+
+def render_backtest_report(results: dict, figures: list[dict], rows: list[dict], columns: list[str]) -> str:
+    """HTML for ``scalerepro backtest``: folds, the ranking table (``rows``), three figures and
+    every (method, fold) score, from backtest.json."""
+    return _ENV.get_template("backtest_report.html.j2").render(r=results, figures=figures, rows=rows, columns=columns)
