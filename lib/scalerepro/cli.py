@@ -693,8 +693,9 @@ def cmd_backtest(args) -> int:
     folds = results["folds"]
     print(f"{results['data']['rows']} rows read, {results['data']['rows_used']} used; {len(folds)} folds at C = "
           + ", ".join(f"{f['cutoff_C']:.3g}" for f in folds) + f"; {len(results['methods'])} methods")
-    print(f"ranked by mean |relative error| at the deepest fold (fitted below C = {results['ranked_at']['cutoff_C']:.4g}, "
-          f"{folds[-1]['n_test_runs'] if folds else 0} runs held out):")
+    ranked_at = next(f for f in folds if f["cutoff_C"] == results["ranked_at"]["cutoff_C"])
+    print(f"ranked by mean |relative error| at the deepest fold (fitted below C = {ranked_at['cutoff_C']:.4g}, "
+          f"{ranked_at['n_test_runs']} runs held out):")
     print(_table(userbacktest.ranking_rows(results), userbacktest.RANKING_COLUMNS), flush=True)
     if results.get("diagnostics"):
         print(_diagnostics_text(results["diagnostics"]))

@@ -20,8 +20,8 @@ time, every fold's test runs lie beyond its training runs:
 - **scores** per method and fold: the mean absolute relative error of the predicted loss
   (MARE), its signed mean (bias: positive when the law predicts too high a loss), and the
   share of test rows inside the 95% prediction interval (:mod:`scalerepro.core.prediction`);
-- **ranking** by MARE at the deepest fold (the smallest cutoff: the largest
-  extrapolation), with a paired bootstrap over its held-out runs saying which methods
+- **ranking** by MARE at the deepest fold (the smallest cutoff, the largest
+  extrapolation, that some method could fit), with a paired bootstrap over its held-out runs saying which methods
   differ from the best by less than their noise.
 
 Each (method, fold) is an independent task with its own seed, derived from the run's seed,
@@ -294,12 +294,8 @@ class Backtest:
     comparison: dict[str, dict]          # method -> paired comparison with the best at the deepest fold
     options: dict
     diagnostics: list[Diagnostic]
+    deepest: Fold                        # the fold the ranking is made at (see ranking_fold)
     seconds: float = 0.0
-
-    @property
-    def deepest(self) -> Fold:
-        """The fold of the largest extrapolation: the smallest cutoff."""
-        return min(self.folds, key=lambda f: f.cutoff_C)
 
     def method_summary(self, method: Method) -> dict:
         """Pooled over the method's scored folds: MARE, bias, coverage; and at the deepest fold."""
@@ -364,7 +360,7 @@ def run_backtest(prepared: runs_input.PreparedRuns, *, which: str = "default", k
         method, fold = outcome.item
         scores[(method.name, fold.cutoff_C)] = outcome.value if outcome.ok else _failed(method, fold,
                                                                                         outcome.error_record())
-    deepest = min(folds, key=lambda f: f.cutoff_C)
+    deepest = ranking_fold(folds, chosen, scores)
 
     def key(method):
         mare = scores[(method.name, deepest.cutoff_C)].record["mare"]
@@ -384,7 +380,14 @@ def run_backtest(prepared: runs_input.PreparedRuns, *, which: str = "default", k
                "selection": {k_: prepared.options.get(k_) for k_ in ("per_nd", "checkpoints", "drop_highest_loss")}}
     return Backtest(folds=folds, methods=chosen, scores=scores, skipped=skipped,
                     ranking=[m.name for m in ranked], comparison=comparison, options=options,
-                    diagnostics=sorted_by_severity(diagnostics), seconds=time.perf_counter() - t0)
+                    diagnostics=sorted_by_severity(diagnostics), deepest=deepest, seconds=time.perf_counter() - t0)
+
+
+def ranking_fold(folds, chosen, scores) -> Fold:
+    """The fold of the largest extrapolation (the smallest cutoff) that at least one method
+    could fit; the smallest cutoff when none could."""
+    fitted = [f for f in folds if any(scores[(m.name, f.cutoff_C)].record["mare"] is not None for m in chosen)]
+    return min(fitted or folds, key=lambda f: f.cutoff_C)
 
 
 def _fold_diagnostics(prepared, folds, chosen, scores) -> list[Diagnostic]:

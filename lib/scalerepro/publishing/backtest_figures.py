@@ -41,7 +41,8 @@ def error_figure(record: dict):
     ax.set_xlabel("extrapolation factor: C of the held-out row / largest fitted C")
     ax.set_ylabel("|relative error| of the predicted loss (%)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -49,7 +50,7 @@ def error_figure(record: dict):
 def predicted_figure(record: dict):
     import matplotlib.pyplot as plt
 
-    deepest = min(f["cutoff_C"] for f in record["folds"])
+    deepest = record["ranked_at"]["cutoff_C"]
     fig, ax = plt.subplots(figsize=(6.4, 5.0))
     low, high = np.inf, -np.inf
     for i, method in enumerate(_ranked(record)[:SHOWN]):
@@ -66,9 +67,12 @@ def predicted_figure(record: dict):
         ax.plot([low, high], [low, high], color="0.4", ls="--", lw=1, label="predicted = actual")
     ax.set_xlabel("actual loss of the held-out run")
     ax.set_ylabel("predicted loss, with its 95% prediction interval")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_title(f"deepest fold: fitted on runs below C = {deepest:.3g} FLOP", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
