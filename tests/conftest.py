@@ -67,8 +67,9 @@ def chinchilla_grid_fit(chinchilla_points):
                dropped=dropped)
 
 
-def run_notebook(notebook: str, tmp_path: Path, **parameters) -> dict:
-    """Execute notebooks/NOTEBOOK with papermill into tmp_path and return its results.json."""
+def run_notebook(notebook: str, tmp_path: Path, results_file: str = "results.json", **parameters) -> dict:
+    """Execute notebooks/NOTEBOOK with papermill into tmp_path and return its results.json
+    (or the record ``results_file`` it writes, e.g. backtest.json)."""
     import papermill as pm
 
     from scalerepro.publishing.runner import ipc_kernel_manager
@@ -81,7 +82,7 @@ def run_notebook(notebook: str, tmp_path: Path, **parameters) -> dict:
         kernel_name=os.environ.get("SCALEREPRO_KERNEL", "scalerepro"),
         cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_manager_class=ipc_kernel_manager())
     assert noisy_outputs(tmp_path / notebook) == []
-    return json.loads((out_dir / "results.json").read_text())
+    return json.loads((out_dir / results_file).read_text())
 
 
 # How Python's warnings module prints a warning: "file.py:12: FitWarning: message".

@@ -157,3 +157,13 @@ def test_fit_your_runs_notebook(tmp_path):
     assert results["fit"]["form"] == "chinchilla" and results["holdout"]["k"] == 3
     assert (tmp_path / "out" / "report.html").is_file()
     assert executed_images(tmp_path / "fit_your_runs.ipynb") >= 2
+
+
+@pytest.mark.slow
+def test_backtest_notebook(tmp_path):
+    record = run_notebook("backtest.ipynb", tmp_path, results_file="backtest.json",
+                          methods="chinchilla/huber-log,kaplan_with_e/huber-log", folds=2, n_bootstrap=50)
+    assert record["ranking"] and {m["name"] for m in record["methods"]} == set(record["ranking"])
+    assert len(record["folds"]) == 2 and all(f["status"] == "ok" for m in record["methods"] for f in m["folds"])
+    assert (tmp_path / "out" / "report.html").is_file()
+    assert executed_images(tmp_path / "backtest.ipynb") >= 3

@@ -18,6 +18,8 @@ from .sensitivity_figures import to_data_uri
 
 #: Methods drawn in the per-method figures (the ranking's first ones).
 SHOWN = 8
+#: Relative errors below this are drawn at it (a log axis has no zero).
+FLOOR = 1e-5
 
 
 def _points(method: dict) -> pd.DataFrame:
@@ -34,10 +36,11 @@ def error_figure(record: dict):
         pts = _points(method)
         if pts.empty:
             continue
-        by_factor = pts.assign(e=pts["rel_error"].abs()).sort_values("extrapolation")
-        ax.plot(by_factor["extrapolation"], 100 * by_factor["e"], marker="o", ms=3.5, lw=1, label=method["name"])
+        error = 100 * np.maximum(pts["rel_error"].abs(), FLOOR)
+        ax.scatter(pts["extrapolation"], error, s=14, alpha=0.75, label=method["name"])
     ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=0.1)
+    ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xlabel("extrapolation factor: C of the held-out row / largest fitted C")
     ax.set_ylabel("|relative error| of the predicted loss (%)")
     ax.grid(True, which="both", alpha=0.3)
@@ -67,8 +70,6 @@ def predicted_figure(record: dict):
         ax.plot([low, high], [low, high], color="0.4", ls="--", lw=1, label="predicted = actual")
     ax.set_xlabel("actual loss of the held-out run")
     ax.set_ylabel("predicted loss, with its 95% prediction interval")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
     ax.set_title(f"deepest fold: fitted on runs below C = {deepest:.3g} FLOP", fontsize=10)
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
