@@ -58,6 +58,8 @@ LEVEL = 0.95
 N_BOOTSTRAP = 200
 #: Paired-bootstrap resamples of the held-out runs when two methods' errors are compared.
 N_PAIRED = 2000
+#: Fewer held-out runs than this give no paired comparison (one run has no spread to resample).
+MIN_PAIRED_RUNS = 2
 #: Relative tolerance for "the same compute" (as for the hold-out of ``scalerepro fit``).
 TIED = runs_input.TIED
 
@@ -328,12 +330,14 @@ def _failed(method: Method, fold: Fold, error: dict) -> FoldScore:
 
 def paired_comparison(best: pd.DataFrame, other: pd.DataFrame, seed: int, n: int = N_PAIRED) -> dict:
     """Mean |relative error| of ``other`` minus ``best`` over the held-out runs both
-    predicted (each run's rows averaged first), with a paired bootstrap 95% interval over runs."""
+    predicted (each run's rows averaged first), with a paired bootstrap 95% interval over
+    runs. With fewer than 2 runs there is no noise to measure: ``within_noise`` is None."""
     a = best.assign(e=best["rel_error"].abs()).groupby("run")["e"].mean()
     b = other.assign(e=other["rel_error"].abs()).groupby("run")["e"].mean()
     d = (b - a).dropna().to_numpy(float)
-    if not len(d):
-        return {"difference": None, "interval": None, "runs": 0, "within_noise": None}
+    if len(d) < MIN_PAIRED_RUNS:
+        return {"difference": float(d.mean()) if len(d) else None, "interval": None, "runs": int(len(d)),
+                "within_noise": None}
     rng = np.random.default_rng(seed)
     draws = d[rng.integers(0, len(d), size=(n, len(d)))].mean(axis=1)
     lo, hi = np.percentile(draws, [2.5, 97.5])
@@ -391,17 +395,20 @@ def ranking_fold(folds, chosen, scores) -> Fold:
 
 
 def _fold_diagnostics(prepared, folds, chosen, scores) -> list[Diagnostic]:
-    """One line per fold: where it cuts and how far its test runs lie beyond the fit."""
+    """One line per fold: where it cuts and how far its test runs lie beyond the fit of the
+    user's selection (a variant fitting fewer runs extrapolates further: see its record)."""
+    compute = run_compute(prepared.source).reindex(prepared.frame.index)
     out = []
     for fold in folds:
+        held = fold.holds_out(compute).to_numpy()
         records = [scores[(m.name, fold.cutoff_C)].record for m in chosen]
-        fitted = [r for r in records if r["mare"] is not None]
-        if fitted:
-            reach = max(r["extrapolation_max"] for r in fitted)
-            out.append(Diagnostic("extrapolation", "info",
-                                  f"fold at cutoff C = {fold.cutoff_C:.4g}: {records[0]['n_test_runs']} held-out runs "
-                                  f"reach {reach:.3g}x the largest fitted compute; {len(fitted)} of {len(records)} "
-                                  "methods fitted", (f"cutoff C={fold.cutoff_C:.4g}",)))
+        fitted = sum(r["mare"] is not None for r in records)
+        reach = (f"reach {prepared.frame['C'][held].max() / prepared.frame['C'][~held].max():.3g}x the largest "
+                 "fitted compute" if (~held).any() else "leave nothing to fit")
+        out.append(Diagnostic("extrapolation", "info",
+                              f"fold at cutoff C = {fold.cutoff_C:.4g}: "
+                              f"{runs_input.run_labels(prepared.frame[held]).nunique()} held-out runs {reach}; "
+                              f"{fitted} of {len(records)} methods fitted", (f"cutoff C={fold.cutoff_C:.4g}",)))
     return out
 
 

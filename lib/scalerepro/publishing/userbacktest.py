@@ -90,7 +90,8 @@ def ranking_rows(results: dict) -> list[dict]:
         if rank == 1:
             noise = "best"
         elif vs.get("within_noise") is None:
-            noise = "not scored"
+            noise = ("not scored" if vs.get("difference") is None
+                     else f"worse by {100 * vs['difference']:.2g} pts on {vs['runs']} run: noise unknown")
         elif vs["within_noise"]:
             noise = "within noise of the best"
         else:
