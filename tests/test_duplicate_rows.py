@@ -211,3 +211,19 @@ def test_sensitivity_cli_takes_the_option(csv, tmp_path):
     record = json.loads((out / "results.json").read_text())
     assert record["options"]["duplicate_rows"] == "last"
     assert sum("--duplicate-rows last" in d["reason"] for d in record["points_dropped"]) == 10
+
+
+def test_a_run_without_its_own_noise_scale_takes_the_other_runs_and_with_none_any_difference_counts():
+    """Three runs with 7 checkpoints (successive differences -0.006, -0.014, ...: robust scale
+    1.4826 x 0.004); a run with a single, repeated checkpoint borrows that scale."""
+    scale = 1.4826 * 0.004
+    rows = [[f"r{i}", k, 1e8 * (i + 1), 1e9 * k, 3 - 0.01 * k + 0.002 * (-1) ** k] for i in range(3)
+            for k in range(1, 8)]
+    for factor, severities in [(3, ["info"]), (5, ["info", "warning"])]:
+        short = [["short", 1, 5e8, 1e9, 3.0], ["short", 1, 5e8, 1e9, 3.0 + factor * scale]]
+        found = runs_input.select_runs(frame_of(rows + short), duplicate_rows="last").diagnostics
+        assert [d.severity for d in found if d.code == "duplicate_rows"] == severities, factor
+    alone = [["a", 1, 1e8, 1e9, 3.0], ["a", 1, 1e8, 1e9, 3.0], ["b", 1, 2e8, 1e9, 2.9], ["b", 1, 2e8, 1e9, 2.9001]]
+    found = [d for d in runs_input.select_runs(frame_of(alone), duplicate_rows="last").diagnostics
+             if d.severity == "warning"]
+    assert len(found) == 1 and found[0].subjects == ("line 4", "line 5")
