@@ -78,6 +78,7 @@ def test_the_cli_error_names_the_option_and_the_option_is_accepted(csv, tmp_path
     main = record["fits"]["main"]
     assert main["selection"]["duplicate_rows"] == "last"
     assert sum("--duplicate-rows last" in d["reason"] for d in main["points_dropped"]) == 10
+    assert "repeated checkpoints: --duplicate-rows last" in (out / "report.html").read_text()
 
 
 def test_last_fits_as_the_file_with_the_repeats_removed_by_hand(csv, log, tmp_path):

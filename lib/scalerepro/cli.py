@@ -431,7 +431,8 @@ def cmd_fit(args) -> int:
     results = userfit.run(args.csv, args.out, form=args.form or "chinchilla", columns=columns, holdout=holdout,
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
                           checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
-                          duplicate_rows=args.duplicate_rows, budgets=args.budget, about=args.about, approach=args.approach,
+                          duplicate_rows=args.duplicate_rows, budgets=args.budget, about=args.about,
+                          approach=args.approach,
                           isoflop_budgets=isoflop_budgets, client=dask)
     if results.get("fit") is None:
         return _report_approaches_only(args, results)

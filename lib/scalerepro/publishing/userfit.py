@@ -208,7 +208,8 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
         train, held = prepared.frame, prepared.held
         options = {"form": form if 3 in chosen else None, "columns": columns or {}, "holdout": holdout,
                    "per_nd": per_nd, "checkpoints": checkpoints, "drop_highest_loss": int(drop_highest_loss),
-                   "duplicate_rows": duplicate_rows, "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets, "approach": approach,
+                   "duplicate_rows": duplicate_rows, "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets,
+                   "approach": approach,
                    "isoflop_budgets": list(isoflop_budgets) if isoflop_budgets else None,
                    **({"about": str(about)} if about is not None else {})}
         if 3 not in chosen:
