@@ -62,7 +62,8 @@ DEFAULT_FIT = {"objective": "huber", "delta": 1e-3, "space": "log", "reduction":
 #: (each run's final row decides). tpp_median: "low" / "high", keep runs at or below / above
 #: the median tokens per parameter of the selected rows.
 DATA_DEFAULTS = {"per_nd": None, "checkpoints": "all", "drop_highest_loss": 0, "after": None, "n_column": None,
-                 "duplicate_rows": "error", "fixed": None, "max_N": None, "min_N": None, "tpp_max": None, "tpp_min": None, "tpp_median": None}
+                 "duplicate_rows": "error", "fixed": None, "max_N": None, "min_N": None, "tpp_max": None,
+                 "tpp_min": None, "tpp_median": None}
 #: The survey's own choices (Li et al.'s released analysis code): tokens per parameter at
 #: most 18 / at least 22 around Chinchilla's 20, models up to 100M / 400M parameters, and
 #: checkpoints after 10%, 20% and 50% of training.

@@ -517,7 +517,9 @@ def _repeat_groups(frame: pd.DataFrame) -> pd.Series:
         return none
     runs = frame["run"].astype(str).to_numpy()
     values = [_key(frame[c]) for c in ("N", "D", "C") if c in frame.columns]
-    keys = [list(zip(runs, *values))] + ([list(zip(runs, frame["step"].to_numpy()))] if "step" in frame.columns else [])
+    keys = [list(zip(runs, *values))]
+    if "step" in frame.columns:
+        keys.append(list(zip(runs, frame["step"].to_numpy())))
     codes = [pd.factorize(pd.Series(k, dtype=object))[0] for k in keys]
     if all(c.max() + 1 == len(frame) for c in codes):
         return none
