@@ -248,6 +248,12 @@ Findings are printed as diagnostics (error, warning, info) and recorded in resul
 """
 
 
+DUPLICATE_ROWS_HELP = ("rows of one run that repeat a checkpoint (same run and same N, D, C or step; resumed or "
+                      "restarted jobs): refuse them (error; default), keep the later row (last: larger step, then "
+                      "later in the file), the earlier one (first), or average their losses (mean); the others "
+                      "are recorded as dropped")
+
+
 def add_fit(sub):
     p = sub.add_parser("fit", help="fit a scaling law to your own runs (CSV) with the careful protocol",
                        description=FIT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -264,6 +270,8 @@ def add_fit(sub):
     p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
                    help="map roles N, D, C, loss, run, step, budget to the file's columns, e.g. "
                         "N=params,D=tokens,loss=val_loss")
+    p.add_argument("--duplicate-rows", choices=("error", "last", "first", "mean"), default="error",
+                   help=DUPLICATE_ROWS_HELP)
     p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None,
                    help="several runs at one (N, D) (LR sweep, seeds, reruns): keep the lowest-loss run (best), "
                         "average them (mean), or keep all rows and resample (N, D) groups in the bootstrap (all)")
@@ -413,7 +421,7 @@ def cmd_fit(args) -> int:
     try:
         columns, holdout = userfit.parse_columns(args.columns), userfit.parse_holdout(args.holdout)
         law = get_law(args.form or "chinchilla")
-        userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
+        userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss, args.duplicate_rows)
         isoflop_budgets = _check_approach_options(args, law)
         dask = _scheduler(args)  # opened by the bootstrap itself, after the input checked out
     except ValueError as exc:
@@ -423,7 +431,8 @@ def cmd_fit(args) -> int:
     results = userfit.run(args.csv, args.out, form=args.form or "chinchilla", columns=columns, holdout=holdout,
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
                           checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
-                          budgets=args.budget, about=args.about, approach=args.approach,
+                          duplicate_rows=args.duplicate_rows, budgets=args.budget, about=args.about,
+                          approach=args.approach,
                           isoflop_budgets=isoflop_budgets, client=dask)
     if results.get("fit") is None:
         return _report_approaches_only(args, results)
@@ -497,7 +506,7 @@ or without embeddings (--alt-params). Each variant gets the fit's diagnostics an
 bootstrap over whole runs or (N, D) groups; a variant the data do not identify is listed
 but left out of the spread. Writes results.json and report.html.
 
-The CSV is read exactly as by `scalerepro fit` (same roles, --columns, --per-nd,
+The CSV is read exactly as by `scalerepro fit` (same roles, --columns, --duplicate-rows, --per-nd,
 --checkpoints, --drop-highest-loss); the default keeps your options and drops nothing
 unless asked.
 """
@@ -509,6 +518,8 @@ def add_sensitivity(sub):
     p.add_argument("csv", metavar="RUNS.csv", help="one row per run or checkpoint: N, D (or C), loss[, run, step]")
     p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
                    help="map roles N, D, C, loss, run, step to the file's columns (as for `scalerepro fit`)")
+    p.add_argument("--duplicate-rows", choices=("error", "last", "first", "mean"), default="error",
+                   help=DUPLICATE_ROWS_HELP)
     p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None,
                    help="several runs at one (N, D): the default keeps the lowest-loss run (best), averages "
                         "them (mean) or keeps all rows (all); the variants try the others")
@@ -554,7 +565,7 @@ def cmd_sensitivity(args) -> int:
 
     try:
         columns = runs_input.parse_columns(args.columns)
-        runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
+        runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss, args.duplicate_rows)
         for name in ("n_bootstrap", "n_bootstrap_variants", "n_bootstrap_scipy"):
             if getattr(args, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
@@ -570,7 +581,8 @@ def cmd_sensitivity(args) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     results = usersensitivity.run(
-        args.csv, args.out, columns=columns, per_nd=args.per_nd, checkpoints=args.checkpoints,
+        args.csv, args.out, columns=columns, duplicate_rows=args.duplicate_rows, per_nd=args.per_nd,
+        checkpoints=args.checkpoints,
         drop_highest_loss=args.drop_highest_loss, budgets=args.budgets, alt_params=args.alt_params,
         n_bootstrap=args.n_bootstrap, n_bootstrap_variants=args.n_bootstrap_variants,
         n_bootstrap_scipy=args.n_bootstrap_scipy, scipy_starts=args.scipy_starts,

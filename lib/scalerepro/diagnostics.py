@@ -30,6 +30,9 @@ SEVERITIES = ("info", "warning", "error")
 CODES = {
     "duplicate_nd": "several rows share one (N, D) design point (hyperparameter sweep, reruns, seeds)",
     "dropped_points": "points left out of the fit, each with its reason",
+    "duplicate_rows": "rows repeating a run's checkpoint (resumed or restarted jobs): how --duplicate-rows "
+                      "resolved them, and repeats whose losses disagree beyond the run's checkpoint-to-checkpoint "
+                      "noise",
     "checkpoints": "how runs' intermediate checkpoints enter the fit (all of them, or each run's final row), "
                    "and whether a fit of the final rows alone leaves the bootstrap intervals",
     "hyperparameter_edge": "the best run of a hyperparameter sweep used the smallest or largest value swept, "

@@ -6,7 +6,7 @@ module is the glue between the CSV and those functions: which roles each approac
 (and one error naming the column and the option that supplies a missing one), which rows
 it sees, and how its results and diagnostics are recorded beside the fit's.
 
-Every approach sees the same rows: those the fit's options chose (``--per-nd``,
+Every approach sees the same rows: those the fit's options chose (``--duplicate-rows``, ``--per-nd``,
 ``--checkpoints``, ``--drop-highest-loss``, and ``--holdout`` with ``all``), so a
 disagreement between approaches is about the method, not the data. Within them:
 

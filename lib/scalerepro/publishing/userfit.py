@@ -170,12 +170,13 @@ class UserFit:
 def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = None, holdout: int = 0,
              n_bootstrap: int = 1000, seed: int = 0, budgets=None, starts=None, progress: bool = False,
              per_nd: str | None = None, checkpoints: str = "all", drop_highest_loss: int = 0,
-             about=None, approach: str = "3", isoflop_budgets=None, client=None) -> UserFit:
+             about=None, approach: str = "3", isoflop_budgets=None, client=None,
+             duplicate_rows: str = "error") -> UserFit:
     """Validate, choose points, check the design, fit, check identifiability, bootstrap,
     validate on held-out runs, and compute the allocation.
 
     form: a name from :data:`scalerepro.analyses.law_registry.LAWS`. columns: file column -> role (see
-    :func:`parse_columns`). per_nd, checkpoints, drop_highest_loss: see
+    :func:`parse_columns`). duplicate_rows, per_nd, checkpoints, drop_highest_loss: see
     :mod:`scalerepro.io.runs_input`. starts: optional start grid (default: the law's own grid).
     budgets: compute budgets for the allocation table (default: the largest fitted compute,
     10x and 100x it). about: a YAML file of checklist answers the data cannot give
@@ -201,13 +202,14 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
                          f"beside approaches 1 and 2; form {form!r} is not that law: use --form chinchilla")
     with _quiet_numpy():
         prepared = runs_input.prepare_runs(path, law, columns, per_nd=per_nd, checkpoints=checkpoints,
-                                           drop_highest_loss=drop_highest_loss,
+                                           drop_highest_loss=drop_highest_loss, duplicate_rows=duplicate_rows,
                                            extra_roles=userapproaches.extra_roles(chosen, isoflop_budgets))
         prepared = runs_input.split_holdout(prepared, holdout)
         train, held = prepared.frame, prepared.held
         options = {"form": form if 3 in chosen else None, "columns": columns or {}, "holdout": holdout,
                    "per_nd": per_nd, "checkpoints": checkpoints, "drop_highest_loss": int(drop_highest_loss),
-                   "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets, "approach": approach,
+                   "duplicate_rows": duplicate_rows, "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets,
+                   "approach": approach,
                    "isoflop_budgets": list(isoflop_budgets) if isoflop_budgets else None,
                    **({"about": str(about)} if about is not None else {})}
         if 3 not in chosen:

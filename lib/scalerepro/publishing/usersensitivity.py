@@ -4,7 +4,7 @@ A researcher about to trust a fit of their sweep wants to know which choices it 
 This runs the (Mis)Fitting survey's choices one at a time on the user's CSV:
 
 1. read, validate and choose the default's points exactly as ``scalerepro fit`` does
-   (:func:`scalerepro.io.runs_input.prepare_runs`: the same ``--columns``, ``--per-nd``,
+   (:func:`scalerepro.io.runs_input.prepare_runs`: the same ``--columns``, ``--duplicate-rows``, ``--per-nd``,
    ``--checkpoints``, ``--drop-highest-loss``; nothing is dropped unless asked);
 2. build every variant group (:func:`scalerepro.analyses.sensitivity.user_variants`), leaving out a
    variant that coincides with the default under these options, or one whose group cannot
@@ -184,7 +184,7 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
                      n_bootstrap_scipy: int = N_BOOTSTRAP_SCIPY, scipy_starts: int = 20,
                      screened_starts: int = sensitivity.SCREENED_STARTS, grid_axes: dict | None = None,
                      seed: int = 0, include_unidentified: bool = False, groups=None,
-                     progress: bool = False, client=None) -> UserSensitivity:
+                     progress: bool = False, client=None, duplicate_rows: str = "error") -> UserSensitivity:
     """Prepare the runs, fit every variant, and compute the spread (see the module doc).
 
     grid_axes: start-grid axes (a, b, e, alpha, beta lists; default Hoffmann's 4500-point
@@ -204,7 +204,7 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         prepared = runs_input.prepare_runs(path, law, columns, per_nd=per_nd, checkpoints=checkpoints,
-                                           drop_highest_loss=drop_highest_loss)
+                                           drop_highest_loss=drop_highest_loss, duplicate_rows=duplicate_rows)
         n_column, found = alternative_counts(prepared, alt_params)
         variants, not_applicable = sensitivity.user_variants(prepared, scipy_starts=scipy_starts,
                                                              screened_starts=screened_starts, n_column=n_column)
@@ -239,7 +239,8 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
             + (f" and {len(unidentified) - 8} more" if len(unidentified) > 8 else ""), tuple(unidentified)))
     return UserSensitivity(
         path=path, sha256=sha256_file(path), prepared=prepared, result=result,
-        options={"columns": columns or {}, "per_nd": per_nd, "checkpoints": checkpoints,
+        options={"columns": columns or {}, "duplicate_rows": duplicate_rows, "per_nd": per_nd,
+                 "checkpoints": checkpoints,
                  "drop_highest_loss": int(drop_highest_loss), "budgets": budgets, "alt_params": n_column,
                  "n_bootstrap": n_bootstrap, "n_bootstrap_variants": n_bootstrap_variants,
                  "n_bootstrap_scipy": n_bootstrap_scipy, "scipy_starts": scipy_starts,
