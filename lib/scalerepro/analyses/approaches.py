@@ -91,7 +91,14 @@ class AllocationFit:
     law_fit: object = field(default=None, repr=False)   # approach 3's FitResult
 
     @property
+    def envelope(self) -> str | None:
+        """Approach 1's envelope method ("grid" or "lower_hull"); None for approaches 2, 3."""
+        return self.method.get("envelope_method") if self.approach == 1 else None
+
+    @property
     def name(self) -> str:
+        if self.envelope == "lower_hull":
+            return "approach 1 (lower convex hull)"
         return f"approach {self.approach} ({APPROACH_NAMES[self.approach]})"
 
     def n_opt(self, C):
@@ -900,10 +907,11 @@ def plot_allocation(fits, ax=None, *, flops=None, show_points: bool = True):
     if flops is None:
         cs = np.concatenate([f.points["C"].to_numpy() for f in fits if "C" in f.points and len(f.points)])
         flops = np.geomspace(cs.min() / 2, cs.max() * 2, 100)
-    colours = {1: "tab:blue", 2: "tab:orange", 3: "tab:green"}
-    markers = {1: ".", 2: "o", 3: "x"}
+    colours = {1: "tab:blue", 2: "tab:orange", 3: "tab:green", "lower_hull": "tab:purple"}
+    markers = {1: ".", 2: "o", 3: "x", "lower_hull": "+"}
     for f in fits:
-        colour = colours[f.approach]
+        key = f.envelope if f.envelope == "lower_hull" else f.approach
+        colour = colours[key]
         label = f"{f.name}: a = {f.a:.3f}" + (f" ({f.a_interval[0]:.3f}, {f.a_interval[1]:.3f})"
                                                 if f.a_interval is not None else "")
         ax.plot(flops, f.n_opt(flops), color=colour, lw=1.8, label=label)
@@ -914,9 +922,10 @@ def plot_allocation(fits, ax=None, *, flops=None, show_points: bool = True):
             p = f.points[f.points["used"]]
             if len(p) > 200:
                 p = p.iloc[np.linspace(0, len(p) - 1, 200).astype(int)]
-            ax.scatter(p["C"], p["N"], color=colour, marker=markers[f.approach], s=22, zorder=3,
-                       edgecolor="k" if f.approach == 2 else None, linewidth=0.5,
-                       label="per-budget optima (approach 2)" if f.approach == 2 else "envelope winners (approach 1)")
+            ax.scatter(p["C"], p["N"], color=colour, marker=markers[key], s=22, zorder=3,
+                       edgecolor="k" if f.approach == 2 else None, linewidth=0.5 if f.approach == 2 else 1.0,
+                       label={2: "per-budget optima (approach 2)", "lower_hull": "hull vertices (approach 1)"}.get(
+                           key, "envelope winners (approach 1)"))
     ax.set(xscale="log", yscale="log", xlabel="training FLOPs C", ylabel="compute-optimal parameters N_opt")
     ax.legend(fontsize=8)
     return ax
