@@ -601,6 +601,8 @@ def cmd_sensitivity(args) -> int:
         if s.get("max_variant"):
             print(f"C = {b['C']:.3g}: tokens per parameter spread {s['ratio']:.3g}x over {s['n_variants']} variants "
                   f"({s['min']:.3g} {s['min_variant']} to {s['max']:.3g} {s['max_variant']})")
+    if results.get("approach1_envelopes"):     # approach 1's envelope method, a fitting choice too
+        print(_approaches_text({"approaches": results["approach1_envelopes"]}))
     return _epilogue(args, results)
 
 
