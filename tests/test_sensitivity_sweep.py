@@ -235,6 +235,7 @@ def test_cli_writes_results_and_report(sweep_csv, tmp_path, capsys):
     assert any(s["variant"] == "checkpoints: final only" for s in results["skipped"])
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "Spread of the allocation" in html
+    assert '<section id="envelopes">' in html and "approach 1 (lower convex hull)" in html
 
 
 def test_cli_bad_input_is_one_clear_error(sweep_csv, tmp_path, capsys):
