@@ -78,6 +78,14 @@ def test_parameter_count_matches_the_file_for_all_22_shapes():
     even = shapes[shapes["width"] % 256 == 0]
     w, d = even["width"], even["depth"]
     np.testing.assert_array_equal(even["N"], d * (15 * w * w + 2 * w) + 2 * V * w + w)
+    # the FLOP helpers against the file's N: 6N exactly, for all 22 shapes; the detailed count
+    # differs from 6N by the attention-score term and the vocabulary matrices, for the 20
+    # shapes whose key/value heads number n_q/2 (the 384-wide models' floor(3/2) = 1 group is
+    # not in the authors' FLOP count, whose projections cost 4w^2 for every width)
+    six_n = accounting.gemstone_flops_per_token(shapes["width"], shapes["depth"], convention="6N")
+    np.testing.assert_array_equal(six_n, 6.0 * shapes["N"].to_numpy())
+    detailed = accounting.gemstone_flops_per_token(w, d, convention="detailed")
+    np.testing.assert_array_equal(detailed, 6.0 * even["N"] + d * 21843.75 * w - 6 * V * w + 15 * w)
 
 
 def term_by_term_flops(w, depth, s=S, head=128, vocab=V):
