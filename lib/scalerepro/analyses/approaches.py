@@ -403,8 +403,6 @@ def _approach1_hull(runs: pd.DataFrame, *, n_resamples: int, seed: int, level: f
     if np.isnan(point[0]):
         raise ApproachError(f"approach 1 (lower hull): the hull has {len(hull_rows)} point(s) at distinct compute; "
                             "a line needs at least 2")
-    on_hull = np.zeros(len(runs), bool)
-    on_hull[hull_rows] = True
     keep = [c for c in ("C", "N", "D", "loss", "run") if c in runs.columns]
     points = runs.iloc[hull_rows][keep].reset_index(drop=True).assign(used=True)
     if "run" not in points.columns:
