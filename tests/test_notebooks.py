@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from conftest import executed_images, load_or_skip, run_notebook, run_replication_ci
+from conftest import data_or_skip, executed_images, run_notebook, run_replication_ci
 from scalerepro.publishing import spec
 
 
@@ -127,12 +127,43 @@ def check_misfitting_sensitivity(results, tmp_path):
     assert executed_images(tmp_path / "misfitting_sensitivity.ipynb") >= 2
 
 
+def check_mcleish2025_gemstones(results, tmp_path):
+    """Values from the reference note (shared/reference/mcleish2025.md), recomputed there from
+    the staged files: every claim replicates at ci too (the hull is exact; the 243-start
+    grid reaches the delta-1e-3 optimum), and the tables show what moves the exponent."""
+    import pandas as pd
+
+    claims = {c["id"]: c for c in results["claims"]}
+    assert {k: c["verdict"] for k, c in claims.items()} == {k: "replicated" for k in claims}
+    assert claims["mcleish2025.approach1.a_total"]["reproduced"] == pytest.approx(0.499380, abs=1e-6)
+    assert claims["mcleish2025.approach1.a_nonembedding"]["reproduced"] == pytest.approx(0.626863, abs=1e-6)
+    assert claims["mcleish2025.approach3.delta1e-3.objective"]["reproduced"] == pytest.approx(0.0019816128, rel=1e-8)
+    # delta 1e-4: the converged optimum (beta/(alpha+beta) 0.7134), not the committed 0.6986
+    four = claims["mcleish2025.approach3.delta1e-4.a"]
+    assert four["reproduced"] == pytest.approx(0.7134, abs=5e-4) and "stopped early" in four["note"]
+    lo, hi = four["reproduced_interval"]
+    assert lo < 0.699 < hi
+    tables = {k: pd.DataFrame(v) for k, v in results["tables"].items()}
+    env = tables["approach1_envelopes"].set_index(["FLOPs", "N counted", "envelope"])["a"]
+    assert env[("F(w, depth) D", "N", "grid, every winner")] == pytest.approx(0.5509, abs=5e-5)
+    assert env[("F(w, depth) D", "N - 2Vw", "grid, every winner")] == pytest.approx(0.6757, abs=5e-5)
+    assert env[("6ND", "N", "lower hull")] == pytest.approx(0.538401, abs=1e-6)
+    gap = tables["approach1_vs_approach3"].set_index("rows")["gap"]
+    assert gap["hot (constant LR)"] == pytest.approx(0.709 - 0.499, abs=0.002)
+    assert gap["cool_end (end of each cooldown)"] == pytest.approx(0.659 - 0.597, abs=0.002)
+    polished = tables["approach3_delta1e-4_committed_and_polished"].set_index("subset")
+    assert polished.loc["cool_end", "beta polished"] == pytest.approx(0.5860, abs=1e-3)
+    assert executed_images(tmp_path / "mcleish2025_gemstones.ipynb") >= 1
+
+
 #: replication -> (the registry data it needs, its checks)
 REPLICATIONS = {
     "chinchilla_approach3": (("besiroglu2024_chinchilla", None), check_chinchilla_approach3),
     "kaplan2020": (("porian2024_discrepancies", "summary_df.pickle.xz"), check_kaplan2020),
     "loss_to_loss": (("brandfonbrener2024_loss_to_loss", "sweep.csv"), check_loss_to_loss),
     "misfitting_sensitivity": (("besiroglu2024_chinchilla", None), check_misfitting_sensitivity),
+    "mcleish2025_gemstones": (("mcleish2025_gemstones", "wandb_dfs/wandb_df_for_fitting_hot_477.jsonl"),
+                              check_mcleish2025_gemstones),
 }
 
 
@@ -143,8 +174,10 @@ def test_every_replication_is_checked_here():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REPLICATIONS))
 def test_replication_notebook_ci_profile(name, tmp_path):
+    from scalerepro.io import data
+
     (dataset, file), check = REPLICATIONS[name]
-    load_or_skip(dataset, file)
+    data_or_skip(data.fetch, dataset, file)   # fetch, not load: data.load reads only the registered CSVs
     results = run_replication_ci(name, tmp_path)
     assert {c["id"] for c in results["claims"]} == {c["id"] for c in spec.load_spec(name).claims}
     check(results, tmp_path)

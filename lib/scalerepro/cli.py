@@ -240,7 +240,8 @@ Any other column (learning rate, seed, ...) is kept and reported when runs at th
 
 Chinchilla's three estimates of the allocation N_opt ~ C^a, D_opt ~ C^b (--approach):
   3    the parametric fit above (default)
-  1    lower envelope of loss against compute (N, loss, C or D; run for checkpoints)
+  1    lower envelope of loss against compute (N, loss, C or D; run for checkpoints),
+       --envelope grid (default) or lower_hull
   2    loss minimum per IsoFLOP budget (a budget column, or --budgets C1,C2,...)
   all  the fit and approaches 1 and 2 on the same rows, a and b side by side
 
@@ -263,6 +264,10 @@ def add_fit(sub):
     p.add_argument("--approach", choices=("1", "2", "3", "all"), default="3",
                    help="Chinchilla's approach to the allocation: 3 the parametric fit (default), 1 the lower "
                         "envelope, 2 IsoFLOP profiles, all: the three side by side")
+    p.add_argument("--envelope", choices=("lower_hull", "grid"), default=None,
+                   help="approach 1's envelope: grid (Hoffmann et al.'s per-compute minimum over the interpolated "
+                        "training curves; default) or lower_hull (McLeish et al.'s lower convex hull of all "
+                        "checkpoints); --approach all without it shows both")
     p.add_argument("--budgets", default=None, metavar="C1,C2,...",
                    help="approach 2 without a budget column: the IsoFLOP budgets in FLOPs, e.g. 6e18,3e19,1e20; "
                         "each row goes to the nearest in log C, rows more than 1.5x from every budget are left "
@@ -380,6 +385,7 @@ def _check_approach_options(args, law) -> list[float] | None:
     from .publishing import userfit
 
     chosen = userapproaches.selected(args.approach)
+    userapproaches.envelopes(chosen, args.envelope)      # --envelope without approach 1: refused here
     isoflop_budgets = userapproaches.parse_budgets(args.budgets) if args.budgets is not None else None
     if isoflop_budgets and 2 not in chosen:
         raise ValueError(f"--budgets puts runs on IsoFLOP budgets for approach 2; --approach {args.approach} does "
@@ -433,7 +439,7 @@ def cmd_fit(args) -> int:
                           checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
                           duplicate_rows=args.duplicate_rows, budgets=args.budget, about=args.about,
                           approach=args.approach,
-                          isoflop_budgets=isoflop_budgets, client=dask)
+                          isoflop_budgets=isoflop_budgets, client=dask, envelope=args.envelope)
     if results.get("fit") is None:
         return _report_approaches_only(args, results)
     fit, main = results["fit"], results["fits"]["main"]
@@ -607,6 +613,8 @@ def cmd_sensitivity(args) -> int:
         if s.get("max_variant"):
             print(f"C = {b['C']:.3g}: tokens per parameter spread {s['ratio']:.3g}x over {s['n_variants']} variants "
                   f"({s['min']:.3g} {s['min_variant']} to {s['max']:.3g} {s['max_variant']})")
+    if results.get("approach1_envelopes"):     # approach 1's envelope method, a fitting choice too
+        print(_approaches_text({"approaches": results["approach1_envelopes"]}))
     return _epilogue(args, results)
 
 

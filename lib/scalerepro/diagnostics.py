@@ -62,6 +62,10 @@ CODES = {
     "bootstrap_failures": "bootstrap resamples that could not be refitted, left out of the interval",
     "few_resampling_units": "the bootstrap resamples so few runs or groups that its intervals understate "
                             "the uncertainty",
+    "hull_points_per_run": "approach 1 by lower convex hull: some runs give several hull points and so weigh "
+                           "more in the line through them",
+    "envelope_choice": "approach 1's envelope method (per-compute grid minimum or lower convex hull) and how far "
+                       "the choice moves the exponent",
 }
 
 

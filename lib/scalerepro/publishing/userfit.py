@@ -171,7 +171,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
              n_bootstrap: int = 1000, seed: int = 0, budgets=None, starts=None, progress: bool = False,
              per_nd: str | None = None, checkpoints: str = "all", drop_highest_loss: int = 0,
              about=None, approach: str = "3", isoflop_budgets=None, client=None,
-             duplicate_rows: str = "error") -> UserFit:
+             duplicate_rows: str = "error", envelope: str | None = None) -> UserFit:
     """Validate, choose points, check the design, fit, check identifiability, bootstrap,
     validate on held-out runs, and compute the allocation.
 
@@ -186,6 +186,8 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
     beside it, on the same rows); isoflop_budgets: approach 2's budgets when the file has
     no budget column (:mod:`scalerepro.analyses.userapproaches`).
     client: a Dask client or --scheduler value to bootstrap on (:func:`scalerepro.core.bootstrap.bootstrap`).
+    envelope: approach 1's envelope method, "grid" or "lower_hull" (default: grid alone for
+    approach 1, both side by side for ``all``; :func:`userapproaches.envelopes`).
     """
     if n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
@@ -193,6 +195,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
 
     t0 = time.perf_counter()
     chosen = userapproaches.selected(approach)
+    envelope_methods = userapproaches.envelopes(chosen, envelope)
     declared = load_about(about) if about is not None else {}
     path = Path(path)
     # approaches 1 and 2 alone read the roles of the Chinchilla form: N, loss, D or C
@@ -211,10 +214,12 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
                    "duplicate_rows": duplicate_rows, "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets,
                    "approach": approach,
                    "isoflop_budgets": list(isoflop_budgets) if isoflop_budgets else None,
+                   "envelope": list(envelope_methods) or None,
                    **({"about": str(about)} if about is not None else {})}
         if 3 not in chosen:
             fits, found = userapproaches.run(prepared, chosen, isoflop_budgets=isoflop_budgets,
-                                             n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+                                             n_bootstrap=n_bootstrap, seed=seed, progress=progress,
+                                             envelope=envelope)
             return UserFit(path=path, sha256=sha256_file(path), law=law, frame=prepared.source, train=train,
                            held=held, result=None, boot=None, holdout=_holdout_table(None, law, None),
                            allocation=None, options=options, warnings=list(prepared.notes), prepared=prepared,
@@ -253,11 +258,11 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
         if len(chosen) > 1:
             fits, found = userapproaches.run(prepared, chosen, isoflop_budgets=isoflop_budgets,
                                              n_bootstrap=n_bootstrap, seed=seed, law_fit=result, boot=boot,
-                                             progress=progress)
+                                             progress=progress, envelope=envelope)
             diagnostics += found
     options["budgets"] = budgets
     if 3 in chosen and len(chosen) == 1:   # today's record, unchanged
-        options = {k: v for k, v in options.items() if k not in ("approach", "isoflop_budgets")}
+        options = {k: v for k, v in options.items() if k not in ("approach", "isoflop_budgets", "envelope")}
     return UserFit(path=path, sha256=sha256_file(path), law=law, frame=prepared.source, train=train, held=held,
                    result=result, boot=boot, holdout=holdout_table, allocation=allocation, options=options,
                    warnings=list(prepared.notes), prepared=prepared, identifiability=ident,

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..core import laws
 from ..io import runs_input
-from ..analyses import sensitivity
+from ..analyses import sensitivity, userapproaches
 from ..io.data import sha256_file
 from ..diagnostics import Diagnostic, sorted_by_severity
 from .results import environment, json_safe, write_report_and_results
@@ -163,6 +163,7 @@ class UserSensitivity:
     seconds: float
     started: str
     warnings: list[str] = field(default_factory=list)
+    envelopes: list = field(default_factory=list)     # approach 1 by each envelope method (AllocationFit)
 
     def record(self) -> dict:
         """``results.json`` content, as every result serialises (``record()``): each variant's
@@ -223,7 +224,9 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
         result = sensitivity.run_variants(prepared, variants, options, progress=tick, client=client)
         bar.update(bar.total - bar.n)
         bar.close()
-    diagnostics = list(prepared.diagnostics) + found + screening_check(result, screened_starts)
+    envelope_fits, envelope_notes = envelope_choice(prepared, n_bootstrap=n_bootstrap_variants, seed=seed)
+    diagnostics = (list(prepared.diagnostics) + found + screening_check(result, screened_starts)
+                   + envelope_notes)
     summary = runs_input.dropped_summary(prepared.dropped, len(prepared.source))
     if summary is not None:  # the rows are listed in results.json under points_dropped
         diagnostics.append(Diagnostic(summary.code, summary.severity, summary.message.replace(
@@ -248,7 +251,7 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
                  "groups": list(groups) if groups else "all",
                  "start_grid": "Hoffmann et al. (4500 points)" if grid_axes is None else grid_axes},
         not_applicable=not_applicable, diagnostics=sorted_by_severity(diagnostics),
-        seconds=time.perf_counter() - t0, started=started, warnings=list(prepared.notes))
+        seconds=time.perf_counter() - t0, started=started, warnings=list(prepared.notes), envelopes=envelope_fits)
 
 
 # ----------------------------------------------------------------------------- records
@@ -300,6 +303,7 @@ def _results_json(us: UserSensitivity) -> dict:
         "variants": records,
         "skipped": result.skipped + us.not_applicable,
         "spread": spread,
+        "approach1_envelopes": [userapproaches.record(f) for f in us.envelopes],
         "diagnostics": [d.record() for d in us.diagnostics],
         "warnings": list(us.warnings),
         "timing": {"start": us.started, "seconds": round(us.seconds, 3),
@@ -335,3 +339,26 @@ def write_outputs(us: UserSensitivity, out_dir) -> dict:
 def run(path, out_dir, **options) -> dict:
     """The whole ``scalerepro sensitivity``: :func:`sensitivity_runs` then :func:`write_outputs`."""
     return write_outputs(sensitivity_runs(path, **options), out_dir)
+
+
+# ----------------------------------------------------------------------------- approach 1's envelope
+def envelope_choice(prepared: runs_input.PreparedRuns, *, n_bootstrap: int, seed: int) -> tuple[list, list]:
+    """Approach 1 on the default's rows by each envelope method (Hoffmann's grid, McLeish et
+    al.'s lower convex hull), side by side: a fitting choice of approach 1 that moves its
+    exponent (:func:`scalerepro.analyses.approaches.approach1`). Returns ``(fits,
+    diagnostics)``; when approach 1 cannot be made on these rows, no fits and one info
+    diagnostic saying why."""
+    from ..analyses import approaches
+
+    runs = prepared.frame[[c for c in ("N", "D", "C", "loss", "run") if c in prepared.frame.columns]]
+    fits = []
+    try:
+        for method in approaches.ENVELOPES:
+            fits.append(approaches.approach1(runs, envelope=method, n_resamples=n_bootstrap, seed=seed))
+    except approaches.ApproachError as exc:
+        return [], [Diagnostic("envelope_choice", "info", f"approach 1's envelope choice not shown: {exc}", ())]
+    a = {f.envelope: f.a for f in fits}
+    return fits, [Diagnostic(
+        "envelope_choice", "info",
+        f"approach 1's envelope is a fitting choice: a = {a['grid']:.4f} by the per-compute grid minimum, "
+        f"{a['lower_hull']:.4f} by the lower convex hull (approach1_envelopes in results.json)", ("envelope",))]
