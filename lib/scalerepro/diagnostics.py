@@ -59,6 +59,8 @@ CODES = {
     "bootstrap_failures": "bootstrap resamples that could not be refitted, left out of the interval",
     "few_resampling_units": "the bootstrap resamples so few runs or groups that its intervals understate "
                             "the uncertainty",
+    "bootstrap_edge": "bootstrap refits that ran a parameter to the edge of the parameter space (E -> 0, a "
+                      "coefficient to infinity), too few to put its interval's end at that limit",
     "column_mapping": "a file column named like a role (N, D, C, loss, run, step) that --columns gave to "
                       "another column, kept under another name",
 }
