@@ -53,6 +53,8 @@ def test_runaway_refits_are_a_not_identified_warning_naming_e_and_the_share(flat
     assert record["status"] == "not identified" and record["fit"]["outcome"] == flat.outcome
     assert record["identifiability"]["bootstrap_edges"]["E"]["bounded"] is False
     assert any(d["code"] == "not_identified" and d["subjects"] == ["E"] for d in record["diagnostics"])
+    optimizer = next(item for item in record["checklist"] if item["id"] == "optimizer")
+    assert "outcome NOT BOUNDED BY THE BOOTSTRAP: E" in optimizer["value"]
 
 
 def test_a_well_identified_sweep_gets_no_such_warning(tmp_path):
