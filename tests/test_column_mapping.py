@@ -57,12 +57,14 @@ def test_the_mapped_column_is_fitted_and_the_other_kept_with_an_info(competing):
     assert "the runs differ in 'learning_rate':" in duplicate.message
 
 
-@pytest.mark.parametrize("role, column", [("N", "params"), ("D", "tokens"), ("run", "run_name")])
+@pytest.mark.parametrize("role, column", [("N", "params"), ("D", "tokens"), ("run", "run_name"), ("C", "flops"),
+                                          ("step", "global_step")])
 def test_every_role_can_displace_a_column_of_its_name(competing, tmp_path, role, column):
-    frame = pd.read_csv(competing[1])
+    frame = pd.read_csv(competing[1]).assign(flops=lambda f: 6 * f["params"] * f["tokens"], global_step=1000)
     frame[role] = np.arange(len(frame)) + 1.0 if role != "run" else [f"r{i % 7}" for i in range(len(frame))]
     path = sweeps.write(frame, tmp_path / "runs.csv")
-    prepared = runs_input.prepare_runs(path, laws.Chinchilla(), runs_input.parse_columns(MAPPED), per_nd="best")
+    mapping = MAPPED + ("" if column in MAPPED else f",{role}={column}")
+    prepared = runs_input.prepare_runs(path, laws.Chinchilla(), runs_input.parse_columns(mapping), per_nd="best")
     assert prepared.source[role].equals(pd.read_csv(path)[column].astype(prepared.source[role].dtype))
     assert prepared.source[f"{role} (file)"].equals(pd.read_csv(path)[role])
     assert [d.subjects for d in prepared.diagnostics if d.code == "column_mapping"] == [(role, f"{role} (file)")]

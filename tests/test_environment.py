@@ -73,9 +73,10 @@ def test_ci_runs_the_numerics_tests_on_generic_code_too():
     assert re.search(r"^make test$", (ROOT / ".ci" / "run").read_text(), re.M)
     makefile = (ROOT / "Makefile").read_text()
     test = re.search(r"^test:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
-    assert "test-generic-cpu" in test
-    generic = re.search(r"^test-generic-cpu:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert "$(GENERIC_CPU_TESTS)" in test
+    generic = re.search(r"^GENERIC_CPU_TESTS = ((?:.*\\\n)*.*)$", makefile, re.M).group(1)
     assert "NUMBA_CPU_NAME=generic" in generic and "NUMBA_CACHE_DIR=$$cache" in generic and "mktemp -d" in generic
+    assert "$(NUMERICS_TESTS)" in generic and "exit $$status" in generic
     listed = re.search(r"^NUMERICS_TESTS := ((?:.*\\\n)*.*)$", makefile, re.M).group(1).replace("\\\n", " ").split()
     assert {"tests/test_fit_speed_correctness.py", "tests/test_numerics.py"} <= set(listed)
     assert all((ROOT / f).is_file() for f in listed)

@@ -553,7 +553,8 @@ def add_sensitivity(sub):
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--strict", action="store_true",
                    help="exit with status 1 when any diagnostic has severity error, or the status is 'not identified' "
-                        "(the default fit is not identified or its bootstrap does not bound a parameter); outputs are still written")
+                        "(the default fit is not identified or its bootstrap does not bound a parameter); outputs "
+                        "are still written")
     p.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
                    help="one variant per Dask task: " + SCHEDULER_HELP)
     p.set_defaults(func=cmd_sensitivity)

@@ -447,7 +447,7 @@ def bootstrap_edges(boot, law: Law, y, skip=()) -> tuple[dict, list[Diagnostic]]
         bounded = not (share > tail or ends_low[0] or ends_high[1])
         record[name] = {"n_at_edge": n_low + n_high, "n_refits": int(values.size), "share": share,
                         "lower": n_low, "upper": n_high, "interval": [lo, hi], "bounded": bool(bounded),
-                        "threshold": tail}
+                        "threshold": round(tail, 6)}
         if n_low + n_high and name not in skip:
             counts = [(k, text) for k, text in ((n_low, low_text), (n_high, high_text)) if k]
             text = (f"{counts[0][0]} of {values.size} refits ran {name} to {counts[0][1]}"
