@@ -300,7 +300,8 @@ def add_fit(sub):
     p.add_argument("--about-template", action="store_true",
                    help="print a commented template for --about and exit")
     p.add_argument("--strict", action="store_true",
-                   help="exit with status 1 when any diagnostic has severity error (outputs are still written)")
+                   help="exit with status 1 when any diagnostic has severity error, or the status is 'not identified' "
+                        "(a parameter the bootstrap does not bound); outputs are still written")
     p.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
                    help="bootstrap resamples in chunks on Dask: " + SCHEDULER_HELP)
     p.set_defaults(func=cmd_fit)
@@ -451,9 +452,11 @@ def cmd_fit(args) -> int:
              if len(main["points_dropped"]) > held else "")
           + f"; bootstrap resamples {selection.get('bootstrap_resamples', 'points')}")
     unidentified = set((results.get("identifiability") or {}).get("unidentified") or [])
+    edges = (results.get("identifiability") or {}).get("bootstrap_edges") or {}
     rows = []
     for k, v in fit["params"].items():
-        estimate = f"{v:.6g}" + ("  (not identified)" if k in unidentified else "")
+        estimate = f"{v:.6g}" + ("  (not identified)" if k in unidentified else
+                                 "  (not bounded)" if not edges.get(k, {}).get("bounded", True) else "")
         interval = ("not identified" if k in unidentified and fit["intervals"]
                     else _interval_text((fit["intervals"] or {}).get(k)))
         rows.append({"parameter": k, "estimate": estimate, "95% interval": interval})
@@ -463,6 +466,10 @@ def cmd_fit(args) -> int:
         outcome += "; the identifiability checks found no problem"
     elif outcome.startswith("not identified"):
         outcome = f"NOT IDENTIFIED ({outcome.partition(': ')[2]}): the data do not determine these parameters"
+    elif userfit.UNBOUNDED in outcome:
+        head, _, names = outcome.partition(f"; {userfit.UNBOUNDED}: ")
+        outcome = (f"{head}, but NOT BOUNDED by the bootstrap ({names}): too many refits ran "
+                   f"{'it' if ',' not in names else 'them'} to the edge (see the not_identified warning)")
     print(f"outcome: {outcome}")
     if results.get("holdout"):
         h = results["holdout"]
@@ -497,6 +504,9 @@ def _epilogue(args, results: dict) -> int:
     errors = [d for d in results.get("diagnostics", []) if d["severity"] == "error"]
     if args.strict and errors:
         print(f"scalerepro: --strict: {len(errors)} diagnostic(s) of severity error", file=sys.stderr)
+        return 1
+    if args.strict and results.get("status") == "not identified":
+        print("scalerepro: --strict: status 'not identified' (see the not_identified warning)", file=sys.stderr)
         return 1
     return 0
 
@@ -559,7 +569,9 @@ def add_sensitivity(sub):
     p.add_argument("--out", default="sensitivity_out", help="output directory for results.json and report.html")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--strict", action="store_true",
-                   help="exit with status 1 when any diagnostic has severity error (outputs are still written)")
+                   help="exit with status 1 when any diagnostic has severity error, or the status is 'not identified' "
+                        "(the default fit is not identified or its bootstrap does not bound a parameter); outputs "
+                        "are still written")
     p.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
                    help="one variant per Dask task: " + SCHEDULER_HELP)
     p.set_defaults(func=cmd_sensitivity)

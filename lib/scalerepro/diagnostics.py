@@ -66,6 +66,10 @@ CODES = {
                            "more in the line through them",
     "envelope_choice": "approach 1's envelope method (per-compute grid minimum or lower convex hull) and how far "
                        "the choice moves the exponent",
+    "bootstrap_edge": "bootstrap refits that ran a parameter to the edge of the parameter space (E -> 0, a "
+                      "coefficient to infinity), too few to put its interval's end at that limit",
+    "column_mapping": "a file column named like a role (N, D, C, loss, run, step) that --columns gave to "
+                      "another column, kept under another name",
 }
 
 

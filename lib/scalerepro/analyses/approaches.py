@@ -36,7 +36,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import isoflop
-from ..core import laws, optimal
+from ..core import identifiability, laws, optimal
 from ..core.bootstrap import bootstrap
 from ..diagnostics import Diagnostic
 from ..errors import ApproachError
@@ -853,6 +853,10 @@ def from_law_fit(result, boot=None, runs: pd.DataFrame | None = None, *, level: 
     diagnostics = [] if result.converged else [Diagnostic("not_converged", "warning",
                                                            f"the law fit did not converge: {result.message}",
                                                            ("fit",))]
+    if boot is not None and boot.n_resamples and result.problem is not None:
+        # refits that ran E (or a coefficient) to the edge: a not_identified warning when too
+        # many for the interval to bound it (its a and b move with it)
+        diagnostics += identifiability.bootstrap_edges(boot, result.law, result.problem.y)[1]
     method = {"approach": "parametric fit (Hoffmann et al. 2022, approach 3)",
               "law": "L = E + A/N^alpha + B/D^beta",
               "fit": f"{result.objective.describe()['text']}; {result.optimizer['name']}, {result.n_starts} starts",

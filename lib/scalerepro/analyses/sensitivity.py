@@ -520,7 +520,8 @@ class VariantResult:
         if self.boot is not None:
             record["bootstrap"] = {"n_resamples": self.boot.n_resamples, "n_failed": self.boot.n_failed,
                                    "seed": self.boot.seed, "resampling": self.boot.resampling,
-                                   "warm_start": self.boot.warm_start, "seconds": round(self.boot.seconds, 3)}
+                                   "warm_start": self.boot.warm_start, "seconds": round(self.boot.seconds, 3),
+                                   "edges": self.identifiability.bootstrap_edges if self.identifiability else None}
         else:
             record["bootstrap"] = None
             record["no_interval"] = ("a scipy optimizer variant: its bootstrap would be one scipy fit per resample "
@@ -618,8 +619,13 @@ def run_variant(prepared: runs_input.PreparedRuns, variant: Variant, options: Op
             diagnostics.append(Diagnostic("bootstrap_failures", "warning" if boot.failed_share > 0.1 else "info",
                                           f"{boot.n_failed} of {boot.n_resamples} bootstrap refits failed and are "
                                           "left out of the intervals", ()))
+        ident.bootstrap_edges, found = identifiability.bootstrap_edges(boot, law, y, skip=ident.unidentified)
+        diagnostics += found
     errors = [d for d in diagnostics if d.severity == "error"]
     row["outcome"] = _outcome(result, errors)
+    if not errors and ident.unbounded:  # identified by the fit's checks, but its bootstrap runs away
+        row["outcome"] += f"; {identifiability.UNBOUNDED}: " + ", ".join(ident.unbounded)
+    row["bounded"] = not ident.unbounded
     row["identified"] = not errors
     row["seconds"] = time.perf_counter() - t0
     return VariantResult(variant, row, result, boot, data, ident, sorted_by_severity(diagnostics))

@@ -370,13 +370,33 @@ def _lines_text(lines, limit: int = 6) -> str:
 
 
 def _varying_columns(frame: pd.DataFrame, design: pd.Series, roles) -> list[str]:
-    """Extra columns that differ between runs at the same design point (what was swept)."""
-    extras = [c for c in frame.columns if c not in (*ROLES, "line") and c not in roles]
+    """Extra columns that differ between runs at the same design point (what was swept).
+
+    Not a role's column, nor one set aside for a role's explicit mapping (``loss (file)``),
+    nor an exact copy of a role's column (a second loss column equal to the loss): runs
+    always differ in their loss, which says nothing about what was swept."""
+    aside = set(frame.attrs.get("set_aside", {}).values())
+    extras = [c for c in frame.columns if c not in (*ROLES, "line") and c not in roles and c not in aside
+              and not _copies_a_role(frame, c)]
     varying = []
     for c in extras:
         if frame.groupby(design.to_numpy())[c].nunique(dropna=False).max() > 1:
             varying.append(c)
     return varying
+
+
+def _copies_a_role(frame: pd.DataFrame, column) -> bool:
+    """Whether ``column`` holds the same values as a role's column on every row (numbers
+    to the relative :data:`SAME` that makes two writings of one value equal)."""
+    values = frame[column]
+    for role in (r for r in ROLES if r in frame.columns):
+        other = frame[role]
+        if values.astype(str).equals(other.astype(str)):
+            return True
+        a, b = pd.to_numeric(values, errors="coerce"), pd.to_numeric(other, errors="coerce")
+        if a.notna().all() and b.notna().all() and np.allclose(a, b, rtol=SAME, atol=0):
+            return True
+    return False
 
 
 def _duplicate_error(frame: pd.DataFrame, design: pd.Series, dup: pd.Series, path) -> InputError:
@@ -734,9 +754,21 @@ def prepare_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, 
     frame = read_runs(path, law, columns, extra_roles=extra_roles)
     prepared = select_runs(frame, per_nd=per_nd, checkpoints=checkpoints,
                            drop_highest_loss=drop_highest_loss, path=path, duplicate_rows=duplicate_rows)
+    prepared.diagnostics[:0] = set_aside_diagnostics(frame)
     prepared.options["columns"] = dict(columns or {})
     prepared.notes = list(frame.attrs.get("warnings", []))
     return prepared
+
+
+def set_aside_diagnostics(frame: pd.DataFrame) -> list[Diagnostic]:
+    """One ``column_mapping`` info per file column that --columns displaced: the explicit
+    mapping wins, and the other column is kept under the name given here (see
+    :func:`scalerepro.io.validate.set_aside_names`)."""
+    roles = frame.attrs.get("roles", {})
+    return [Diagnostic("column_mapping", "info",
+                       f"--columns maps {role} to {roles.get(role, role)!r}; the file's own column {role!r} is "
+                       f"not used for it and is kept as {new!r}", (role, new))
+            for role, new in frame.attrs.get("set_aside", {}).items()]
 
 
 # ----------------------------------------------------------------------------- hold-out

@@ -25,6 +25,7 @@ from importlib import resources
 
 import yaml
 
+from ..core.identifiability import UNBOUNDED
 from ..errors import ChecklistError
 
 STATUSES = ("recorded", "declared", "not_reported_by_original", "missing")
@@ -215,6 +216,8 @@ def _optimizer(run):
         outcome = fits[0][1].get("outcome") or ""
         if outcome.startswith("not identified"):
             parts.append(f"outcome {outcome.upper()} (see the diagnostics)")
+        elif UNBOUNDED in outcome:
+            parts.append(f"outcome {outcome.partition('; ')[2].upper()} (see the not_identified warning)")
     elif fits:
         parts.append(f"{len(fits) - len(failed)} of {len(fits)} fits converged"
                      + (f"; DID NOT CONVERGE: {', '.join(failed)}" if failed else ""))

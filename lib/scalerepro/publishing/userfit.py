@@ -59,6 +59,8 @@ ROLES, PER_ND, CHECKPOINTS = runs_input.ROLES, runs_input.PER_ND, runs_input.CHE
 parse_columns, parse_holdout, read_runs = runs_input.parse_columns, runs_input.parse_holdout, runs_input.read_runs
 #: A derived optimum more than this factor outside the fitted runs' range is a warning.
 FAR_OUTSIDE = 10.0
+#: The outcome's words for parameters the bootstrap does not bound (the CLI's headline reads them).
+UNBOUNDED = identifiability.UNBOUNDED
 #: What the allocation N_opt(C), D_opt(C) depends on (not E).
 ALLOCATION_PARAMETERS = ("A", "B", "alpha", "beta")
 #: The allocation depends on an unidentified parameter when its exponent a moves by more
@@ -120,9 +122,13 @@ class UserFit:
 
     @property
     def outcome(self) -> str:
-        """'converged', 'not identified: B, beta', or the fit's own outcome."""
+        """'converged', 'not identified: B, beta', 'converged; not bounded by the bootstrap:
+        E' (a ``not_identified`` warning of :func:`scalerepro.core.identifiability.bootstrap_edges`),
+        or the fit's own outcome."""
         if self.identifiability is not None and self.identifiability.outcome == "not identified":
             return "not identified: " + ", ".join(self.identifiability.unidentified)
+        if self.identifiability is not None and self.identifiability.unbounded:
+            return f"{self.result.outcome}; {UNBOUNDED}: " + ", ".join(self.identifiability.unbounded)
         return self.result.outcome
 
     def record(self) -> dict:
@@ -243,6 +249,8 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
                              derived=derived, progress=progress, client=client)
             boot.resampling = prepared.resampling
             diagnostics += _bootstrap_diagnostics(boot, prepared)
+            ident.bootstrap_edges, found = identifiability.bootstrap_edges(boot, law, y, skip=ident.unidentified)
+            diagnostics += found
             if ident.outcome == "identified":  # a quantity the data do not determine has no influence to measure
                 ident.influence, found = _influence(result, X, y, prepared, boot, law)
                 diagnostics += found
@@ -460,6 +468,16 @@ def _spec(uf: UserFit) -> Spec:
                            else "."))
 
 
+def status(diagnostics) -> str:
+    """A user fit's ``results.json`` status, the report's and ``--strict``'s: "not identified"
+    when any diagnostic says so at warning or error severity (a parameter, the allocation, or
+    a parameter the bootstrap does not bound), "errors" for other errors, else "ok"."""
+    records = [d.record() if isinstance(d, Diagnostic) else d for d in diagnostics]
+    if any(d["code"] == "not_identified" and d["severity"] != "info" for d in records):
+        return "not identified"
+    return "errors" if any(d["severity"] == "error" for d in records) else "ok"
+
+
 def _results_json(uf: UserFit) -> dict:
     rec = Recorder("fit", out_dir=".", parameters=json_safe(uf.options), spec=_spec(uf))
     rec.add_dataset({"dataset": "user", "file": str(uf.path.resolve()), "sha256": uf.sha256})
@@ -470,7 +488,7 @@ def _results_json(uf: UserFit) -> dict:
     results = rec.results()
     results["timing"].update(seconds=round(uf.seconds, 3), end=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     results["replication"] = None
-    results["status"] = "ok"
+    results["status"] = status(uf.diagnostics)
     results["diagnostics"] = [d.record() for d in uf.diagnostics]
     results["identifiability"] = uf.identifiability.record() if uf.identifiability else None
     results["data"][0]["rows"] = len(uf.frame)

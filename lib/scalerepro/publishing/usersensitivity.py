@@ -240,6 +240,15 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
                else "and are left out of the spread (see each variant's diagnostics; --include-unidentified "
                     "puts them back)") + ": " + "; ".join(unidentified[:8])
             + (f" and {len(unidentified) - 8} more" if len(unidentified) > 8 else ""), tuple(unidentified)))
+    runaway = [(r.variant.name, r.identifiability.unbounded) for r in result.results.values()
+               if r.identified and r.identifiability is not None and r.identifiability.unbounded]
+    if runaway:
+        diagnostics.append(Diagnostic(
+            "not_identified", "warning",
+            f"the bootstraps of {len(runaway)} of {len(result.results)} variants do not bound a parameter (too many "
+            "refits ran it to the edge of the parameter space, so its interval reaches that limit; see each "
+            "variant's diagnostics): " + "; ".join(f"{name} ({', '.join(params)})" for name, params in runaway[:8])
+            + (f" and {len(runaway) - 8} more" if len(runaway) > 8 else ""), tuple(name for name, _ in runaway)))
     return UserSensitivity(
         path=path, sha256=sha256_file(path), prepared=prepared, result=result,
         options={"columns": columns or {}, "duplicate_rows": duplicate_rows, "per_nd": per_nd,
@@ -275,6 +284,15 @@ def spread_records(table: pd.DataFrame, budgets, include_unidentified: bool) -> 
     return out
 
 
+def status(default) -> str:
+    """The analysis' status, the report's and ``--strict``'s: that of its default fit, the
+    baseline every variant is measured against: "not identified" when the fit's checks say
+    so or its bootstrap does not bound a parameter, else "ok"."""
+    if default is None:
+        return "not identified"
+    return "ok" if default.identified and default.row.get("bounded", True) else "not identified"
+
+
 def _results_json(us: UserSensitivity) -> dict:
     result = us.result
     budgets = list(result.budgets)
@@ -289,7 +307,7 @@ def _results_json(us: UserSensitivity) -> dict:
     n_runs = int(runs_input.run_labels(frame).nunique())
     out = {
         "kind": "sensitivity", "title": f"Sensitivity of the compute-optimal allocation: {us.path.name}",
-        "replication": None, "status": "ok",
+        "replication": None, "status": status(default),
         "purpose": ("The (Mis)Fitting survey's fitting choices, one at a time, on these runs: how far does each "
                     "move the compute-optimal allocation? A variant the data do not identify is listed but left "
                     "out of the spread" + (" (included here: --include-unidentified)" if include else "") + "."),
