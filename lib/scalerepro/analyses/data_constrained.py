@@ -385,6 +385,26 @@ def profile_ranges(profile: dict, within=(0.001, 0.002, 0.01)) -> list[dict]:
     return out
 
 
+def distinct_minima(result, tol: float = 1e-2) -> list[dict]:
+    """The distinct local minima a multi-start fit reached: converged starts grouped by their
+    fitted point (within ``tol`` in every fitted coordinate, i.e. 1% in R*), best first, each
+    with its objective, excess over the best and how many starts reached it."""
+    ok = np.asarray(result.start_converged, bool) & np.isfinite(result.start_objectives)
+    thetas, values = np.asarray(result.start_thetas)[ok], np.asarray(result.start_objectives)[ok]
+    order = np.argsort(values)
+    minima: list[dict] = []
+    for i in order:
+        for m in minima:
+            if np.max(np.abs(thetas[i] - m["theta"])) < tol:
+                m["starts"] += 1
+                break
+        else:
+            minima.append({"theta": thetas[i], "objective": float(values[i]), "starts": 1})
+    best = minima[0]["objective"] if minima else np.nan
+    return [{**result.law.natural(m["theta"]), "objective": m["objective"],
+             "excess": m["objective"] / best - 1, "starts": m["starts"]} for m in minima]
+
+
 # ----------------------------------------------------------------------------- identifiability
 #: A decay constant whose 95% bootstrap interval spans more than this factor is not
 #: determined by the data, even when finite: the data do not fix its order of magnitude.
