@@ -47,6 +47,7 @@ ROLES = {"N": "model size in parameters", "D": "training tokens", "C": "training
          "loss": "loss in nats per token", "run": "run id shared by a run's checkpoints",
          "step": "training step (orders a run's checkpoints)",
          "budget": "IsoFLOP budget in FLOPs the run was planned at (approach 2)"}
+ROLES["U"] = "unique training tokens (the data-constrained law; D / U = epochs)"
 RUN_ID_NAMES = ("run_id", "run")   # recognised as the run role without --columns
 PER_ND = ("best", "mean", "all")
 CHECKPOINTS = ("final", "all")
@@ -335,8 +336,9 @@ def _final_rows(frame: pd.DataFrame) -> pd.Series:
 
 
 def _design_key(frame: pd.DataFrame) -> pd.Series:
-    """A run's design point as text: (N, D) of its final row, or the law's inputs."""
-    cols = [c for c in ("N", "D") if c in frame.columns] or ["C"]
+    """A run's design point as text: (N, D) of its final row (and U, the unique tokens, for
+    the data-constrained law, where runs at one (N, D) on different U are distinct), or C."""
+    cols = [c for c in ("N", "D", "U") if c in frame.columns] or ["C"]
     final = frame[_final_rows(frame)]
     runs = _run_labels(final)
     keys = pd.Series([", ".join(f"{c}={v:.10g}" for c, v in zip(cols, vals))
