@@ -102,3 +102,21 @@ def test_more_unique_than_total_tokens_names_the_line(tmp_path, capsys):
                      "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "line 5" in err and "unique tokens" in err
+
+
+def test_the_authors_runs_through_the_cli(tmp_path, capsys):
+    """End to end on the 182 runs with the authors' base: the global optimum (95.4, 1.71) of the
+    reference note, and R_D* flagged as not identified."""
+    from conftest import data_or_skip
+    from scalerepro.io import muennighoff2023
+
+    csv = tmp_path / "muennighoff.csv"
+    data_or_skip(muennighoff2023.load).to_csv(csv, index=False)
+    code = cli.main(["fit", str(csv), "--form", "data_constrained", "--base", BASE, "--n-bootstrap", "40",
+                     "--unique-tokens", "25e9", "--budget", "1e22", "--out", str(tmp_path / "out")])
+    assert code == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["params"]["R_D_star"] == pytest.approx(95.365, rel=2e-3)
+    assert results["params"]["R_N_star"] == pytest.approx(1.7059, rel=2e-3)
+    assert "R_D_star" in results["unidentified"]
+    assert results["allocation"][0]["epochs"] == pytest.approx(18.0, abs=0.05)
