@@ -120,3 +120,11 @@ def test_the_authors_runs_through_the_cli(tmp_path, capsys):
     assert results["params"]["R_N_star"] == pytest.approx(1.7059, rel=2e-3)
     assert "R_D_star" in results["unidentified"]
     assert results["allocation"][0]["epochs"] == pytest.approx(18.0, abs=0.05)
+
+
+def test_a_missing_unique_token_column_is_named_with_a_suggestion(tmp_path, capsys):
+    csv = write_runs(tmp_path / "runs.csv")
+    assert cli.main(["fit", str(csv), "--form", "data_constrained", "--columns", "N=params,D=tokens,loss=val_loss",
+                     "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "no column for role U" in err and "U=unique" in err

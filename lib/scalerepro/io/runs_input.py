@@ -66,6 +66,7 @@ COMMON_NAMES = {
     "budget": ("budget", "flops_budget", "compute_budget", "isoflop", "isoflop_budget", "target_flops",
                "budget_flops"),
 }
+COMMON_NAMES["U"] = ("unique", "unique_tokens", "n_unique_tokens", "unique_data", "tokens_per_epoch", "U_D")
 # Relative tolerance for "the same" N, D or compute (values written with ~10 digits).
 SAME = 1e-9
 TIED = 1e-6
