@@ -78,6 +78,8 @@ def test_a_joint_fit_on_a_design_that_allows_it(tmp_path, capsys):
     (["--base", "E=1.8,A=500"], "--base needs all of"),
     (["--base", "E=1.8,A=-1,B=1,alpha=0.3,beta=0.3"], "A must be a positive"),
     (["--unique-tokens", "1e9"], "--unique-tokens needs at least one --budget"),
+    (["--budget", "1e22"], "give --unique-tokens U with --budget"),
+    (["--holdout", "largest-compute:2"], "not available with --form data_constrained"),
 ])
 def test_bad_options_are_one_line(tmp_path, capsys, extra, message):
     csv = write_runs(tmp_path / "runs.csv")

@@ -487,6 +487,8 @@ def _fit_data_constrained(args) -> int:
             raise ValueError(f"{', '.join(unsupported)} not available with --form data_constrained")
         if args.unique_tokens is not None and not args.budget:
             raise ValueError("--unique-tokens needs at least one --budget C (FLOPs)")
+        if args.budget and args.unique_tokens is None:
+            raise ValueError("--form data_constrained allocates under a data limit: give --unique-tokens U with --budget")
         columns, base = userfit.parse_columns(args.columns), userdataconstrained.parse_base(args.base)
         userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
     except ValueError as exc:

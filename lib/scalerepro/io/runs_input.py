@@ -215,6 +215,7 @@ def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, ext
         frame["run"] = frame["run"].astype(str)
     frame["line"] = frame.index + 2
     frame.attrs["derived"] = derived
+    frame.attrs["design_extra"] = ["U"] if "U" in law.inputs else []
     frame.attrs["roles"] = {role: next((c for c, r in columns.items() if r == role), role)
                             for role in ROLES if role in frame.columns}
     if "run" in frame.columns and "N" in frame.columns:
@@ -337,9 +338,10 @@ def _final_rows(frame: pd.DataFrame) -> pd.Series:
 
 
 def _design_key(frame: pd.DataFrame) -> pd.Series:
-    """A run's design point as text: (N, D) of its final row (and U, the unique tokens, for
-    the data-constrained law, where runs at one (N, D) on different U are distinct), or C."""
-    cols = [c for c in ("N", "D", "U") if c in frame.columns] or ["C"]
+    """A run's design point as text: (N, D) of its final row (and U, the unique tokens, when
+    the law reads them: runs at one (N, D) on different U are then distinct), or C."""
+    cols = [c for c in ("N", "D") if c in frame.columns] or ["C"]
+    cols += [c for c in frame.attrs.get("design_extra", ()) if c in frame.columns]
     final = frame[_final_rows(frame)]
     runs = _run_labels(final)
     keys = pd.Series([", ".join(f"{c}={v:.10g}" for c, v in zip(cols, vals))
