@@ -228,3 +228,12 @@ def test_the_exact_allocation_agrees_with_a_brute_force_grid(params, C, U):
     assert tied.min() * (1 - 1e-4) <= exact["N"] <= tied.max() * (1 + 1e-4)
     assert exact["N"] * exact["D"] * 6 == pytest.approx(C, rel=1e-12) and exact["epochs"] == exact["D"] / U
     assert not exact["at_grid_edge"]
+
+
+def test_the_start_grid_is_described_in_natural_units():
+    described = dc.describe_starts(dc.published_law(), dc.start_grid(25, 20))
+    assert described["n_starts"] == 500
+    assert described["R_D_star"]["min"] == pytest.approx(0.3) and described["R_D_star"]["max"] == pytest.approx(1e5)
+    assert described["R_N_star"]["distinct"] == 20 and described["R_N_star"]["spacing"] == "log"
+    authors = dc.describe_starts(dc.published_law(), np.log(dc.AUTHORS_STARTS))
+    assert authors["n_starts"] == 9 and authors["R_D_star"]["min"] == pytest.approx(20 / 3)

@@ -296,6 +296,20 @@ def start_grid(n_d: int = 25, n_n: int = 20, rd=(0.3, 1e5), rn=(0.05, 1e3)) -> n
     return grid(r_d=np.linspace(np.log(rd[0]), np.log(rd[1]), n_d), r_n=np.linspace(np.log(rn[0]), np.log(rn[1]), n_n))
 
 
+def describe_starts(law: DataConstrained, starts) -> dict:
+    """Which starts a fit used, in words a record can hold: per fitted parameter its distinct
+    values (natural units for R_D*, R_N*: log-spaced values as min, max and count)."""
+    starts = np.atleast_2d(np.asarray(starts, float))
+    out = {"n_starts": int(len(starts))}
+    for j, name in enumerate(law.param_names):
+        values = np.unique(starts[:, j])
+        natural = np.exp(values) if name in law.log_coefficients else values
+        key = law.log_coefficients.get(name, name)
+        out[key] = {"min": float(natural.min()), "max": float(natural.max()), "distinct": int(len(values)),
+                    "spacing": "log" if name in law.log_coefficients else "linear"}
+    return out
+
+
 def decay_box(law: DataConstrained):
     """:data:`DECAY_BOUNDS` as the solver's (low, high) arrays in the law's fitted coordinates."""
     lo, hi = np.full(law.n_params, -np.inf), np.full(law.n_params, np.inf)

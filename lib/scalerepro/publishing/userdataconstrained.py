@@ -220,7 +220,8 @@ def fit_runs(path, columns: dict | None = None, base: dict | None = None, n_boot
                     values = np.array([d[key] for d in drawn])
                     row[f"{key}_interval"] = [float(v) for v in percentile_interval(values[np.isfinite(values)], 0.95)]
             allocation.append(row)
-    options = {"form": "data_constrained", "columns": columns or {}, "base": base, "n_bootstrap": n_bootstrap,
+    options = {"form": "data_constrained", "starts": dc.describe_starts(law, starts),
+               "columns": columns or {}, "base": base, "n_bootstrap": n_bootstrap,
                "seed": seed, "unique_tokens": unique_tokens, "budgets": list(budgets or []), "per_nd": per_nd,
                "checkpoints": checkpoints, "drop_highest_loss": drop_highest_loss}
     return DataConstrainedFit(path=path, sha256=sha256_file(path), law=law, train=train, result=result,
