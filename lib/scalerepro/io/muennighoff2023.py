@@ -98,6 +98,19 @@ def printed_table(path=None) -> pd.DataFrame:
     return frame.astype({c: float for c in ("N", "D", "U", "loss")})
 
 
+def _check_against_printout(runs: pd.DataFrame, printed: pd.DataFrame, path) -> None:
+    """The decoded table must be cell 26's printout (same runs in the same order; N, D, U in
+    billions and the loss as printed, to float rounding): the notebook's own check of its rule."""
+    if list(printed["run"]) != list(runs["run"]):
+        raise DataError(f"{path}: the decoded runs are not the {len(printed)} runs cell {PRINT_CELL} prints")
+    for column, scale in (("N", 1e9), ("D", 1e9), ("U", 1e9), ("loss", 1.0)):
+        off = ~np.isclose(runs[column] / scale, printed[column], rtol=1e-9, atol=0)
+        if off.any():
+            raise DataError(f"{path}: run {runs['run'][off].iloc[0]!r} decodes to {column} = "
+                            f"{runs[column][off].iloc[0] / scale:g} (x{scale:g}), cell {PRINT_CELL} prints "
+                            f"{printed[column][off].iloc[0]:g}")
+
+
 def load() -> pd.DataFrame:
     """The 182 fit runs: run, N (parameters), D (training tokens), U (unique tokens),
     epochs = D/U, loss (final validation loss); provenance in ``attrs``."""
@@ -105,10 +118,12 @@ def load() -> pd.DataFrame:
     runs = fit_runs(notebook_dicts(path))
     if runs["run"].duplicated().any() or not (runs["U"] <= runs["D"] * (1 + 1e-12)).all():
         raise DataError(f"{path}: decoded runs with duplicate names or more unique than total tokens")
+    _check_against_printout(runs, printed_table(path), path)
     entry = data.dataset_info(DATASET)["files"][NOTEBOOK]
     data._provenance(runs, DATASET, NOTEBOOK, path, entry)
     runs.attrs["selection"] = (f"code cell {DATA_CELL} dicts parsed literally; loss != 0 and name not ending in "
-                               "'dedup' (the notebook's rule); the authors' commented-out runs are not in the dict")
+                               "'dedup' (the notebook's rule); the authors' commented-out runs are not in the dict; "
+                               f"decoding checked against cell {PRINT_CELL}'s printout")
     return runs
 
 
