@@ -233,6 +233,7 @@ The CSV has one row per run or per checkpoint. Roles and the columns they are re
   run   optional: run id shared by a run's checkpoints (a column run_id or run is used as is)
   step  optional: training step, orders a run's checkpoints
   budget  approach 2: the IsoFLOP budget (FLOPs) a run was planned at (or --budgets)
+  U     --form data_constrained: unique training tokens (D / U = epochs), e.g. --columns U=unique
 Columns named N, D, C, loss are used as they are; map others with --columns, e.g.
   --columns N=params,D=tokens,loss=val_loss,run=run_name
 Any other column (learning rate, seed, ...) is kept and reported when runs at the same
@@ -304,6 +305,12 @@ def add_fit(sub):
                         "(a parameter the bootstrap does not bound); outputs are still written")
     p.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
                    help="bootstrap resamples in chunks on Dask: " + SCHEDULER_HELP)
+    p.add_argument("--base", default=None, metavar="E=...,A=...,B=...,alpha=...,beta=...",
+                   help="--form data_constrained: hold the base law at these values and fit only R_D*, R_N* "
+                        "(the authors' protocol); without it the base law is fitted jointly where the design allows")
+    p.add_argument("--unique-tokens", type=_budget, default=None, metavar="U",
+                   help="--form data_constrained: unique-token limit of the allocation at each --budget "
+                        "(prints N, D and epochs)")
     p.set_defaults(func=cmd_fit)
 
 
@@ -425,6 +432,10 @@ def cmd_fit(args) -> int:
         return 0
     if args.csv is None:
         raise UsageError("fit needs RUNS.csv (or --about-template)")
+    if args.form == "data_constrained":
+        return _fit_data_constrained(args)
+    if args.base is not None or args.unique_tokens is not None:
+        raise UsageError("--base and --unique-tokens belong to --form data_constrained")
     try:
         columns, holdout = userfit.parse_columns(args.columns), userfit.parse_holdout(args.holdout)
         law = get_law(args.form or "chinchilla")
@@ -481,6 +492,49 @@ def cmd_fit(args) -> int:
         print(_allocation_text(results["compute_optimal"]))
     if results.get("approaches"):
         print(_approaches_text(results))
+    return _epilogue(args, results)
+
+
+def _fit_data_constrained(args) -> int:
+    """``fit --form data_constrained``: Muennighoff et al.'s law on the runs (roles N, D, U,
+    loss), the base law given (--base) or fitted jointly, and the allocation under
+    --unique-tokens at each --budget."""
+    from .publishing import userdataconstrained, userfit
+
+    unsupported = [name for name, given in (("--approach", args.approach != "3"), ("--holdout", args.holdout),
+                                            ("--about", args.about), ("--scheduler", args.scheduler),
+                                            ("--budgets", args.budgets)) if given]
+    try:
+        if unsupported:
+            raise ValueError(f"{', '.join(unsupported)} not available with --form data_constrained")
+        if args.unique_tokens is not None and not args.budget:
+            raise ValueError("--unique-tokens needs at least one --budget C (FLOPs)")
+        if args.budget and args.unique_tokens is None:
+            raise ValueError("--form data_constrained allocates under a data limit: give --unique-tokens U with --budget")
+        columns, base = userfit.parse_columns(args.columns), userdataconstrained.parse_base(args.base)
+        userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    results = userdataconstrained.run(args.csv, args.out, columns=columns, base=base, n_bootstrap=args.n_bootstrap,
+                                      seed=args.seed, unique_tokens=args.unique_tokens, budgets=args.budget,
+                                      per_nd=args.per_nd, checkpoints=args.checkpoints,
+                                      drop_highest_loss=args.drop_highest_loss)
+    print(f"{results['data'][0]['rows_used']} rows enter the fit; {results['law']['equation']}; base law "
+          f"{results['law']['base']}")
+    fixed = results["options"]["base"] or {}
+    rows = [{"parameter": k, "estimate": f"{v:.6g}" + ("  (fixed)" if k in fixed else "")
+             + ("  (not identified)" if k in results["unidentified"] else ""),
+             "95% interval": _interval_text(results["intervals"].get(k))} for k, v in results["params"].items()]
+    print(_table(rows, ["parameter", "estimate", "95% interval"]))
+    print(f"outcome: {results['status']}")
+    if results["allocation"]:
+        table = [{"C": f"{a['C']:.4g}", "U": f"{a['U']:.4g}",
+                  "N (parameters)": _with_interval(a["N"], a.get("N_interval")),
+                  "D (tokens)": _with_interval(a["D"], a.get("D_interval")),
+                  "epochs": _with_interval(a["epochs"], a.get("epochs_interval"))} for a in results["allocation"]]
+        print("allocation minimizing the predicted loss along C = 6ND with U unique tokens (exact; 95% bootstrap "
+              "intervals)")
+        print(_table(table, ["C", "U", "N (parameters)", "D (tokens)", "epochs"]))
     return _epilogue(args, results)
 
 

@@ -53,6 +53,7 @@ ROLES = {"N": "model size in parameters", "D": "training tokens", "C": "training
          "loss": "loss in nats per token", "run": "run id shared by a run's checkpoints",
          "step": "training step (orders a run's checkpoints)",
          "budget": "IsoFLOP budget in FLOPs the run was planned at (approach 2)"}
+ROLES["U"] = "unique training tokens (the data-constrained law; D / U = epochs)"
 RUN_ID_NAMES = ("run_id", "run")   # recognised as the run role without --columns
 PER_ND = ("best", "mean", "all")
 DUPLICATE_ROWS = ("error", "last", "first", "mean")
@@ -75,6 +76,7 @@ COMMON_NAMES = {
     "budget": ("budget", "flops_budget", "compute_budget", "isoflop", "isoflop_budget", "target_flops",
                "budget_flops"),
 }
+COMMON_NAMES["U"] = ("unique", "unique_tokens", "n_unique_tokens", "unique_data", "tokens_per_epoch", "U_D")
 # Relative tolerance for "the same" N, D or compute (values written with ~10 digits).
 SAME = 1e-9
 TIED = 1e-6
@@ -225,6 +227,7 @@ def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, ext
         frame["run"] = frame["run"].astype(str)
     frame["line"] = frame.index + 2
     frame.attrs["derived"] = derived
+    frame.attrs["design_extra"] = ["U"] if "U" in law.inputs else []
     frame.attrs["roles"] = {role: next((c for c, r in columns.items() if r == role), role)
                             for role in ROLES if role in frame.columns}
     if "run" in frame.columns and "N" in frame.columns:
@@ -348,8 +351,10 @@ def _final_rows(frame: pd.DataFrame) -> pd.Series:
 
 
 def _design_key(frame: pd.DataFrame) -> pd.Series:
-    """A run's design point as text: (N, D) of its final row, or the law's inputs."""
+    """A run's design point as text: (N, D) of its final row (and U, the unique tokens, when
+    the law reads them: runs at one (N, D) on different U are then distinct), or C."""
     cols = [c for c in ("N", "D") if c in frame.columns] or ["C"]
+    cols += [c for c in frame.attrs.get("design_extra", ()) if c in frame.columns]
     final = frame[_final_rows(frame)]
     runs = _run_labels(final)
     keys = pd.Series([", ".join(f"{c}={v:.10g}" for c, v in zip(cols, vals))
