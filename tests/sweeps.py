@@ -49,6 +49,33 @@ def lr_sweep(seed: int = 0):
     return make_lr_sweep.make_runs(seed)
 
 
+def lr_sweep_flat_e(seed: int = 0, sizes=tuple(np.geomspace(2e7, 2e8, 5)), tokens_per_param=(10, 20, 40),
+                    noise: float = 0.01):
+    """A learning-rate sweep whose E direction is flat: 5 sizes over one decade (20M to
+    200M), 10 to 40 tokens per parameter, 3 learning rates each (45 runs), 1% noise. The
+    losses stay far above E and curve too little over so narrow a range to tell E from the
+    other terms: the full-data fit converges with E near the truth, but a bootstrap over
+    these runs often runs E to 0 (the issue 28 shape: an interval [0, ...] under an outcome
+    "converged"). Same law (:data:`TRUTH`) and learning-rate penalty as :func:`lr_sweep`;
+    columns run_name, params, tokens, learning_rate, eval_loss."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for lr in make_lr_sweep.LEARNING_RATES:
+        for N in sizes:
+            N = float(f"{N:.4g}")
+            for tpp in tokens_per_param:
+                D = float(f"{tpp * N:.6g}")
+                penalty = 1 + make_lr_sweep.PENALTY * np.log10(lr / make_lr_sweep.best_lr(N)) ** 2
+                loss = float(law_loss(N, D)) * penalty * np.exp(noise * rng.standard_normal())
+                rows.append({"run_name": f"n{N:.3g}-tpp{tpp}-lr{lr:g}", "params": N, "tokens": D,
+                             "learning_rate": lr, "eval_loss": round(loss, 5)})
+    return pd.DataFrame(rows)
+
+
+#: How ``scalerepro fit`` reads :func:`lr_sweep` and :func:`lr_sweep_flat_e`.
+LR_COLUMNS = "N=params,D=tokens,loss=eval_loss,run=run_name"
+
+
 def checkpoint_runs(seed: int = 0, sizes=(2e7, 6e7, 2e8, 6e8, 2e9), tokens_per_param=(10, 20, 40, 80),
                     checkpoints: int = 10, run_noise: float = 0.005, row_noise: float = 0.002,
                     schedule_bump: float = 0.03):
@@ -179,3 +206,39 @@ def isoflop_ladder(truth=TRUTH, budgets=tuple(np.geomspace(1e18, 1e21, 9)), per_
             rows.append({"run_name": f"c{c:.3g}-n{N:.3g}", "params": N, "tokens": D, "flops": 6 * N * D,
                          "isoflop_budget": c, "val_loss": loss})
     return pd.DataFrame(rows)
+
+
+#: The restarts of :func:`restarted_checkpoint_log`: run index -> (checkpoint after which
+#: the job died, checkpoint it resumed from, factor on the loss from the resumed job on).
+RESTARTS = {1: (6, 4, 1.0), 7: (9, 7, 1.0), 12: (5, 2, 1.0), 16: (8, 5, 1.06)}
+#: The run whose restart diverged (its re-logged losses are 6% higher).
+DIVERGED_RUN = "N2e+09-tpp10"
+
+
+def restarted_checkpoint_log(seed: int = 0, restarts=RESTARTS, jitter: float = 2e-5):
+    """A per-checkpoint log as an experiment tracker exports it: the 20 runs of
+    :func:`checkpoint_runs` (10 checkpoints each), four of them restarted from an earlier
+    checkpoint after their job died, so the steps between the resume point and the crash are
+    logged twice, the repeat later in the file (the open_lm logs of issue 35). A resumed job
+    that replays the same batches re-logs nearly the same loss (``jitter``, relative,
+    rounded to 5 decimals as a tracker writes it); the restart of :data:`DIVERGED_RUN` went
+    another way, its losses from the resume on are 6% higher. Columns: run_name, step,
+    params, tokens, val_loss. The rows a user would remove by hand are the first of each
+    repeated (run_name, step)."""
+    rng = np.random.default_rng(seed + 1)
+    base = checkpoint_runs(seed).rename(columns={"run": "run_name", "N": "params", "D": "tokens", "loss": "val_loss"})
+    pieces = []
+    for i, (_, rows) in enumerate(base.groupby("run_name", sort=False)):
+        if i not in restarts:
+            pieces.append(rows)
+            continue
+        crash, resume, factor = restarts[i]
+        resumed = rows.iloc[resume:].copy()
+        drift = factor * (1 + jitter * rng.standard_normal(len(resumed)))
+        resumed["val_loss"] = (resumed["val_loss"] * drift).round(5)
+        pieces += [rows.iloc[:crash], resumed]
+    return pd.concat(pieces, ignore_index=True)
+
+
+#: How ``scalerepro fit`` reads :func:`restarted_checkpoint_log`.
+RESTART_COLUMNS = "N=params,D=tokens,loss=val_loss,run=run_name,step=step"

@@ -365,3 +365,80 @@ def test_compute_bins_keep_runs_planned_at_round_budgets_together():
     r = ap.approach1(runs, n_resamples=0)
     assert len(r.points) == len(budgets)
     assert np.allclose(np.sort(r.points["C"]), budgets, rtol=1e-5)
+
+
+def c_opt(p, N):
+    """Compute at which N is the optimal size (inverse of n_opt, by interpolation on a fine
+    log grid: exact to about 1e-6 in log C)."""
+    cs = np.geomspace(1e10, 1e32, 40000)
+    return np.exp(np.interp(np.log(N), np.log(n_opt(p, cs)), np.log(cs)))
+
+
+def bracketing_runs(p, per_decade=20, checkpoints=81, span=30.0, seed=0):
+    """Training curves that bracket the optimum at every compute in the sweep: a ladder of
+    sizes, each with log-spaced checkpoints from C_opt(N)/span to C_opt(N) span, shifted by
+    a random fraction of a checkpoint step (so no checkpoint sits exactly at its run's
+    optimum); rows outside [C_opt(N_min), C_opt(N_max)] are left out, and the two end runs
+    keep a checkpoint exactly at their optimum, so that the smallest and largest compute
+    in the table are optimal points (the hull has no edge rule, see approach1)."""
+    ladder = 10 ** np.arange(7, 10.0001, 1 / per_decade)
+    step = 2 * np.log(span) / (checkpoints - 1)
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i, n in enumerate(ladder):
+        shift = 0.0 if i in (0, len(ladder) - 1) else rng.uniform(-0.5, 0.5) * step
+        C = c_opt(p, n) * np.geomspace(1 / span, span, checkpoints) * np.exp(shift)
+        D = C / (6 * n)
+        frames.append(pd.DataFrame({"run": f"run{i}", "N": n, "D": D, "C": C, "loss": loss(p, n, D)}))
+    runs = pd.concat(frames, ignore_index=True)
+    lo, hi = c_opt(p, ladder[0]), c_opt(p, ladder[-1])
+    return runs[(runs["C"] >= lo * (1 - 1e-12)) & (runs["C"] <= hi * (1 + 1e-12))].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("surface", [CHINCHILLA, MIRRORED])
+@pytest.mark.parametrize("envelope", ap.ENVELOPES)
+@pytest.mark.parametrize("per_decade, checkpoints", [(20, 81), (5, 31)])
+def test_both_envelopes_recover_a_within_one_ladder_step(surface, envelope, per_decade, checkpoints):
+    """On runs that bracket the optimum at every compute, every envelope point -- a grid
+    winner or a hull vertex -- is within one ladder step h = log(10)/per_decade of log N_opt
+    at its compute (checked here, not assumed: the loss at fixed C is unimodal in log N, and
+    the envelope L*(C) is convex in log-log, so the hull touches each run near the compute
+    where it is optimal). The exponent is then within slope_error_bound(h) of the truth:
+    that is the tolerance, for both methods and both surfaces."""
+    runs = bracketing_runs(surface, per_decade=per_decade, checkpoints=checkpoints)
+    r = ap.approach1(runs, envelope=envelope, n_resamples=0)
+    used = r.points[r.points["used"]]
+    h = np.log(10) / per_decade
+    errors = np.log(used["N"].to_numpy() / n_opt(surface, used["C"].to_numpy()))
+    assert np.abs(errors).max() <= h
+    tol = slope_error_bound(np.log(used["C"].to_numpy()), h)
+    assert abs(r.a - true_a(surface)) <= tol, (r.a, true_a(surface), tol)
+    assert r.method["envelope_method"] == envelope
+
+
+def test_lower_hull_is_the_papers_rule():
+    """The hull keeps the lower-left chain cut at the minimum loss: collinear points are not
+    vertices, the upper hull is dropped, and so is anything right of the lowest loss."""
+    C = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 3.0, 6.0, 32.0])
+    L = np.array([8.0, 4.0, 2.0, 1.5, 1.4, 9.0, 5.0, 1.45])     # 1, 2, 4 collinear in log-log
+    idx = ap.lower_hull(C, L)
+    assert list(C[idx]) == [1.0, 4.0, 8.0, 16.0]
+    runs = pd.DataFrame({"run": ["a", "a", "b", "b", "c", "c", "d", "d"], "N": [1, 1, 2, 2, 3, 3, 4, 4],
+                         "C": C, "loss": L})
+    r = ap.approach1(runs, envelope="lower_hull", n_resamples=0)
+    assert list(r.points["C"]) == [1.0, 4.0, 8.0, 16.0] and r.points["used"].all()
+    with pytest.raises(ApproachError, match="envelope must be one of grid, lower_hull"):
+        ap.approach1(runs, envelope="hull")
+
+
+def test_grid_keeps_edge_winners_only_when_asked():
+    """The same unbracketed sweep: drop_edges leaves the smallest/largest-size winners out
+    (the optimum_at_edge diagnostic says so); drop_edges=False uses every winner."""
+    runs = checkpoint_runs(CHINCHILLA, per_decade=5)
+    runs = runs[runs["N"] >= 1e9]
+    kept = ap.approach1(runs, n_resamples=0, drop_edges=False)
+    dropped = ap.approach1(runs, n_resamples=0)
+    assert kept.points["used"].all() and (~dropped.points["used"]).any()
+    assert len(kept.points) == len(dropped.points)
+    assert "optimum_at_edge" not in {d.code for d in kept.diagnostics}
+    assert kept.method["edge_rule"].startswith("none")

@@ -64,3 +64,19 @@ def test_readme_conda_line_names_this_environment():
     assert f"conda activate {env['name']}" in readme
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
     assert f"Python {python.split('=')[-1]}" in readme
+
+
+def test_ci_runs_the_numerics_tests_on_generic_code_too():
+    # issue 28: a test that passed only with this machine's vector width and FMA failed on
+    # a user's CPU; CI (.ci/run -> make test) reruns the numerics tests with numba compiling
+    # for a generic x86-64 CPU, in a fresh cache so no host code is reused.
+    assert re.search(r"^make test$", (ROOT / ".ci" / "run").read_text(), re.M)
+    makefile = (ROOT / "Makefile").read_text()
+    test = re.search(r"^test:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert "$(GENERIC_CPU_TESTS)" in test
+    generic = re.search(r"^GENERIC_CPU_TESTS = ((?:.*\\\n)*.*)$", makefile, re.M).group(1)
+    assert "NUMBA_CPU_NAME=generic" in generic and "NUMBA_CACHE_DIR=$$cache" in generic and "mktemp -d" in generic
+    assert "$(NUMERICS_TESTS)" in generic and "exit $$status" in generic
+    listed = re.search(r"^NUMERICS_TESTS := ((?:.*\\\n)*.*)$", makefile, re.M).group(1).replace("\\\n", " ").split()
+    assert {"tests/test_fit_speed_correctness.py", "tests/test_numerics.py"} <= set(listed)
+    assert all((ROOT / f).is_file() for f in listed)

@@ -71,9 +71,12 @@ def all_three(tmp_path_factory):
 
 def test_all_recovers_a_by_each_approach_within_its_tolerance(all_three):
     _, _, results = all_three
-    records = {r["approach"]: r for r in results["approaches"]}
-    assert sorted(records) == [1, 2, 3]
-    for k, r in records.items():
+    # approach 1 twice, by both envelope methods (--approach all without --envelope)
+    assert [(r["approach"], r["envelope"]) for r in results["approaches"]] == \
+        [(1, "grid"), (1, "lower_hull"), (2, None), (3, None)]
+    records = {r["approach"]: r for r in results["approaches"] if r["envelope"] != "lower_hull"}
+    for r in results["approaches"]:
+        k = r["approach"]
         assert abs(r["a"] - TRUE_A) <= TOLERANCE[k], (k, r["a"], TOLERANCE[k])
         assert abs(r["b"] - (1 - TRUE_A)) <= TOLERANCE[k], (k, r["b"])
         lo, hi = r["a_interval"]
@@ -89,22 +92,27 @@ def test_all_recovers_a_by_each_approach_within_its_tolerance(all_three):
 
 
 def _terminal_rows(out: str) -> dict:
+    """The approaches table's rows, keyed by their label ("1 lower envelope", ...)."""
     lines = out.splitlines()
     head = next(i for i, line in enumerate(lines) if line.split()[:2] == ["approach", "a"])
     rows = {}
-    for line in lines[head + 1:head + 4]:
-        number, _, rest = line.partition(" ")
-        values = re.findall(r"-?\d+\.\d+", rest)
-        rows[int(number)] = [float(v) for v in values[:6]]   # a, a lo, a hi, b, b lo, b hi
+    for line in lines[head + 1:]:
+        match = re.match(r"(\d [A-Za-z ]+?)\s+(-?\d+\.\d+.*)", line)
+        if not match:
+            break
+        values = re.findall(r"-?\d+\.\d+", match.group(2))
+        rows[match.group(1)] = [float(v) for v in values[:6]]   # a, a lo, a hi, b, b lo, b hi
     return rows
 
 
 def test_all_prints_a_and_b_with_intervals_side_by_side(all_three):
+    from scalerepro.analyses.userapproaches import short_name
+
     _, out, results = all_three
     rows = _terminal_rows(out)
-    assert sorted(rows) == [1, 2, 3]
+    assert list(rows) == ["1 lower envelope", "1 lower convex hull", "2 IsoFLOP profiles", "3 parametric fit"]
     for r in results["approaches"]:
-        a, a_lo, a_hi, b, b_lo, b_hi = rows[r["approach"]]
+        a, a_lo, a_hi, b, b_lo, b_hi = rows[short_name(r)]
         assert (a, b) == (pytest.approx(r["a"], abs=5e-5), pytest.approx(r["b"], abs=5e-5))
         assert (a_lo, a_hi) == (pytest.approx(r["a_interval"][0], abs=5e-5),
                                 pytest.approx(r["a_interval"][1], abs=5e-5))
@@ -223,7 +231,7 @@ def test_readme_approaches_walkthrough_is_what_the_cli_prints(tmp_path, capsys):
     command = " ".join(line.strip().rstrip("\\") for line in block.splitlines()[:2]).split()[2:]
     command = [str(ROOT / a) if a.endswith(".csv") else a for a in command]
     shown = [line for line in block.splitlines()[2:] if line.strip() and line != "..."]
-    assert len(shown) == 5
+    assert len(shown) == 6
     code, out, _ = run_fit([*command[1:], "--out", str(tmp_path)], capsys)
     assert code == 0
     for line in shown:

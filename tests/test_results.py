@@ -140,3 +140,16 @@ def test_a_notebook_recorder_reads_the_spec_parameters_from_its_namespace(tmp_pa
     del namespace["sleep"], namespace["out_dir"]
     with pytest.raises(RecorderError, match="does not define sleep, out_dir"):
         Recorder.for_notebook("tiny", namespace)
+
+
+def test_diagnostics_are_recorded_once_and_only_when_there_are_some(tmp_path):
+    from scalerepro.diagnostics import Diagnostic
+
+    rec = Recorder("tiny", tmp_path)
+    assert "diagnostics" not in rec.results()
+    finding = Diagnostic("not_identified", "error", "R_D_star is not identified", ("R_D_star",))
+    rec.add_diagnostic(finding)
+    rec.add_diagnostic(finding)
+    out = rec.write()
+    assert out["diagnostics"] == [finding.record()]
+    assert json.loads((tmp_path / "results.json").read_text())["diagnostics"][0]["subjects"] == ["R_D_star"]

@@ -210,11 +210,16 @@ def test_cli_writes_results_and_report(sweep_csv, tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "tokens per parameter spread" in printed and "wrote" in printed
+    # approach 1's envelope method, a fitting choice shown beside the variants
+    assert "1 lower envelope" in printed and "1 lower convex hull" in printed
     assert cli.main(["sensitivity", path, "--columns", sweeps.SWEEP_COLUMNS, "--per-nd", "best",
                      "--groups", "nosuch", "--out", str(tmp_path / "x")]) == 2
     assert "unknown group(s) nosuch; valid:" in capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())
     assert results["budgets"] == [1e21, 1e22]
+    assert [r["envelope"] for r in results["approach1_envelopes"]] == ["grid", "lower_hull"]
+    choice, = [d for d in results["diagnostics"] if d["code"] == "envelope_choice"]
+    assert f"{results['approach1_envelopes'][1]['a']:.4f} by the lower convex hull" in choice["message"]
     names = [v["variant"] for v in results["variants"]]
     assert names[0] == "default" and "checkpoints: all" in names and "counting: N from 'params' (with embeddings)" in names
     for v in results["variants"]:
@@ -230,6 +235,7 @@ def test_cli_writes_results_and_report(sweep_csv, tmp_path, capsys):
     assert any(s["variant"] == "checkpoints: final only" for s in results["skipped"])
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "Spread of the allocation" in html
+    assert '<section id="envelopes">' in html and "approach 1 (lower convex hull)" in html
 
 
 def test_cli_bad_input_is_one_clear_error(sweep_csv, tmp_path, capsys):

@@ -172,10 +172,18 @@ def test_read_runs_csv_suggests_a_mapping_for_unmapped_missing_columns(tmp_path)
     assert info.value.problems[-1].endswith("columns={'<column in file>': 'D'}")
 
 
-def test_read_runs_csv_mapping_collision(tmp_path):
-    path = write(tmp_path, "N,params,D,loss\n1,1e8,2e9,3.1\n")
-    with pytest.raises(InputError, match="collides with the existing column 'N'"):
-        read_runs_csv(path, {"params": "N"})
+def test_read_runs_csv_explicit_mapping_wins_over_a_column_of_that_name(tmp_path):
+    # issue 28: the file's own 'N' (or 'loss') is kept under another name, not a refusal
+    path = write(tmp_path, "N,params,D,loss,loss (file),val\n1,1e8,2e9,3.1,9,2.9\n")
+    df = read_runs_csv(path, {"params": "N"})
+    assert df.attrs["set_aside"] == {"N": "N (file)"}
+    assert df["N"].tolist() == [1e8] and df["N (file)"].tolist() == [1]
+    df = read_runs_csv(path, {"params": "N", "val": "loss"})
+    assert df.attrs["set_aside"] == {"N": "N (file)", "loss": "loss (file 2)"}  # 'loss (file)' is taken
+    assert df["loss"].tolist() == [2.9] and df["loss (file 2)"].tolist() == [3.1]
+    # a column named like the target that is itself mapped elsewhere is no competitor
+    df = read_runs_csv(path, {"params": "N", "N": "step"})
+    assert df.attrs["set_aside"] == {} and df["step"].tolist() == [1]
 
 
 @pytest.mark.parametrize(

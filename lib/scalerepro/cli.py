@@ -233,6 +233,7 @@ The CSV has one row per run or per checkpoint. Roles and the columns they are re
   run   optional: run id shared by a run's checkpoints (a column run_id or run is used as is)
   step  optional: training step, orders a run's checkpoints
   budget  approach 2: the IsoFLOP budget (FLOPs) a run was planned at (or --budgets)
+  U     --form data_constrained: unique training tokens (D / U = epochs), e.g. --columns U=unique
 Columns named N, D, C, loss are used as they are; map others with --columns, e.g.
   --columns N=params,D=tokens,loss=val_loss,run=run_name
 Any other column (learning rate, seed, ...) is kept and reported when runs at the same
@@ -240,12 +241,19 @@ Any other column (learning rate, seed, ...) is kept and reported when runs at th
 
 Chinchilla's three estimates of the allocation N_opt ~ C^a, D_opt ~ C^b (--approach):
   3    the parametric fit above (default)
-  1    lower envelope of loss against compute (N, loss, C or D; run for checkpoints)
+  1    lower envelope of loss against compute (N, loss, C or D; run for checkpoints),
+       --envelope grid (default) or lower_hull
   2    loss minimum per IsoFLOP budget (a budget column, or --budgets C1,C2,...)
   all  the fit and approaches 1 and 2 on the same rows, a and b side by side
 
 Findings are printed as diagnostics (error, warning, info) and recorded in results.json.
 """
+
+
+DUPLICATE_ROWS_HELP = ("rows of one run that repeat a checkpoint (same run and same N, D, C or step; resumed or "
+                      "restarted jobs): refuse them (error; default), keep the later row (last: larger step, then "
+                      "later in the file), the earlier one (first), or average their losses (mean); the others "
+                      "are recorded as dropped")
 
 
 def add_fit(sub):
@@ -257,6 +265,10 @@ def add_fit(sub):
     p.add_argument("--approach", choices=("1", "2", "3", "all"), default="3",
                    help="Chinchilla's approach to the allocation: 3 the parametric fit (default), 1 the lower "
                         "envelope, 2 IsoFLOP profiles, all: the three side by side")
+    p.add_argument("--envelope", choices=("lower_hull", "grid"), default=None,
+                   help="approach 1's envelope: grid (Hoffmann et al.'s per-compute minimum over the interpolated "
+                        "training curves; default) or lower_hull (McLeish et al.'s lower convex hull of all "
+                        "checkpoints); --approach all without it shows both")
     p.add_argument("--budgets", default=None, metavar="C1,C2,...",
                    help="approach 2 without a budget column: the IsoFLOP budgets in FLOPs, e.g. 6e18,3e19,1e20; "
                         "each row goes to the nearest in log C, rows more than 1.5x from every budget are left "
@@ -264,6 +276,8 @@ def add_fit(sub):
     p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
                    help="map roles N, D, C, loss, run, step, budget to the file's columns, e.g. "
                         "N=params,D=tokens,loss=val_loss")
+    p.add_argument("--duplicate-rows", choices=("error", "last", "first", "mean"), default="error",
+                   help=DUPLICATE_ROWS_HELP)
     p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None,
                    help="several runs at one (N, D) (LR sweep, seeds, reruns): keep the lowest-loss run (best), "
                         "average them (mean), or keep all rows and resample (N, D) groups in the bootstrap (all)")
@@ -287,12 +301,19 @@ def add_fit(sub):
     p.add_argument("--about-template", action="store_true",
                    help="print a commented template for --about and exit")
     p.add_argument("--strict", action="store_true",
-                   help="exit with status 1 when any diagnostic has severity error (outputs are still written)")
+                   help="exit with status 1 when any diagnostic has severity error, or the status is 'not identified' "
+                        "(a parameter the bootstrap does not bound); outputs are still written")
     p.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
                    help="bootstrap resamples in chunks on Dask: " + SCHEDULER_HELP)
     p.add_argument("--predict", default=None, metavar="TARGETS.csv",
                    help="predict the loss at each row (N plus D or C, optional run name) with the confidence "
                         "interval of the law and the prediction interval of one new run; writes predictions.csv")
+    p.add_argument("--base", default=None, metavar="E=...,A=...,B=...,alpha=...,beta=...",
+                   help="--form data_constrained: hold the base law at these values and fit only R_D*, R_N* "
+                        "(the authors' protocol); without it the base law is fitted jointly where the design allows")
+    p.add_argument("--unique-tokens", type=_budget, default=None, metavar="U",
+                   help="--form data_constrained: unique-token limit of the allocation at each --budget "
+                        "(prints N, D and epochs)")
     p.set_defaults(func=cmd_fit)
 
 
@@ -375,6 +396,7 @@ def _check_approach_options(args, law) -> list[float] | None:
     from .publishing import userfit
 
     chosen = userapproaches.selected(args.approach)
+    userapproaches.envelopes(chosen, args.envelope)      # --envelope without approach 1: refused here
     isoflop_budgets = userapproaches.parse_budgets(args.budgets) if args.budgets is not None else None
     if isoflop_budgets and 2 not in chosen:
         raise ValueError(f"--budgets puts runs on IsoFLOP budgets for approach 2; --approach {args.approach} does "
@@ -414,10 +436,14 @@ def cmd_fit(args) -> int:
         return 0
     if args.csv is None:
         raise UsageError("fit needs RUNS.csv (or --about-template)")
+    if args.form == "data_constrained":
+        return _fit_data_constrained(args)
+    if args.base is not None or args.unique_tokens is not None:
+        raise UsageError("--base and --unique-tokens belong to --form data_constrained")
     try:
         columns, holdout = userfit.parse_columns(args.columns), userfit.parse_holdout(args.holdout)
         law = get_law(args.form or "chinchilla")
-        userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
+        userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss, args.duplicate_rows)
         isoflop_budgets = _check_approach_options(args, law)
         dask = _scheduler(args)  # opened by the bootstrap itself, after the input checked out
     except ValueError as exc:
@@ -427,8 +453,9 @@ def cmd_fit(args) -> int:
     results = userfit.run(args.csv, args.out, form=args.form or "chinchilla", columns=columns, holdout=holdout,
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
                           checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
-                          budgets=args.budget, about=args.about, approach=args.approach,
-                          isoflop_budgets=isoflop_budgets, client=dask, targets=args.predict)
+                          duplicate_rows=args.duplicate_rows, budgets=args.budget, about=args.about,
+                          approach=args.approach,
+                          isoflop_budgets=isoflop_budgets, client=dask, envelope=args.envelope, targets=args.predict)
     if results.get("fit") is None:
         return _report_approaches_only(args, results)
     fit, main = results["fit"], results["fits"]["main"]
@@ -440,9 +467,11 @@ def cmd_fit(args) -> int:
              if len(main["points_dropped"]) > held else "")
           + f"; bootstrap resamples {selection.get('bootstrap_resamples', 'points')}")
     unidentified = set((results.get("identifiability") or {}).get("unidentified") or [])
+    edges = (results.get("identifiability") or {}).get("bootstrap_edges") or {}
     rows = []
     for k, v in fit["params"].items():
-        estimate = f"{v:.6g}" + ("  (not identified)" if k in unidentified else "")
+        estimate = f"{v:.6g}" + ("  (not identified)" if k in unidentified else
+                                 "  (not bounded)" if not edges.get(k, {}).get("bounded", True) else "")
         interval = ("not identified" if k in unidentified and fit["intervals"]
                     else _interval_text((fit["intervals"] or {}).get(k)))
         rows.append({"parameter": k, "estimate": estimate, "95% interval": interval})
@@ -452,6 +481,10 @@ def cmd_fit(args) -> int:
         outcome += "; the identifiability checks found no problem"
     elif outcome.startswith("not identified"):
         outcome = f"NOT IDENTIFIED ({outcome.partition(': ')[2]}): the data do not determine these parameters"
+    elif userfit.UNBOUNDED in outcome:
+        head, _, names = outcome.partition(f"; {userfit.UNBOUNDED}: ")
+        outcome = (f"{head}, but NOT BOUNDED by the bootstrap ({names}): too many refits ran "
+                   f"{'it' if ',' not in names else 'them'} to the edge (see the not_identified warning)")
     print(f"outcome: {outcome}")
     if results.get("holdout"):
         h = results["holdout"]
@@ -480,6 +513,49 @@ def _predictions_text(record: dict, out) -> str:
     return "\n".join([head, _table(rows, ["target", "loss", "confidence", "prediction", "C / fitted max", "outside"])])
 
 
+def _fit_data_constrained(args) -> int:
+    """``fit --form data_constrained``: Muennighoff et al.'s law on the runs (roles N, D, U,
+    loss), the base law given (--base) or fitted jointly, and the allocation under
+    --unique-tokens at each --budget."""
+    from .publishing import userdataconstrained, userfit
+
+    unsupported = [name for name, given in (("--approach", args.approach != "3"), ("--holdout", args.holdout),
+                                            ("--about", args.about), ("--scheduler", args.scheduler),
+                                            ("--budgets", args.budgets), ("--predict", args.predict)) if given]
+    try:
+        if unsupported:
+            raise ValueError(f"{', '.join(unsupported)} not available with --form data_constrained")
+        if args.unique_tokens is not None and not args.budget:
+            raise ValueError("--unique-tokens needs at least one --budget C (FLOPs)")
+        if args.budget and args.unique_tokens is None:
+            raise ValueError("--form data_constrained allocates under a data limit: give --unique-tokens U with --budget")
+        columns, base = userfit.parse_columns(args.columns), userdataconstrained.parse_base(args.base)
+        userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    results = userdataconstrained.run(args.csv, args.out, columns=columns, base=base, n_bootstrap=args.n_bootstrap,
+                                      seed=args.seed, unique_tokens=args.unique_tokens, budgets=args.budget,
+                                      per_nd=args.per_nd, checkpoints=args.checkpoints,
+                                      drop_highest_loss=args.drop_highest_loss)
+    print(f"{results['data'][0]['rows_used']} rows enter the fit; {results['law']['equation']}; base law "
+          f"{results['law']['base']}")
+    fixed = results["options"]["base"] or {}
+    rows = [{"parameter": k, "estimate": f"{v:.6g}" + ("  (fixed)" if k in fixed else "")
+             + ("  (not identified)" if k in results["unidentified"] else ""),
+             "95% interval": _interval_text(results["intervals"].get(k))} for k, v in results["params"].items()]
+    print(_table(rows, ["parameter", "estimate", "95% interval"]))
+    print(f"outcome: {results['status']}")
+    if results["allocation"]:
+        table = [{"C": f"{a['C']:.4g}", "U": f"{a['U']:.4g}",
+                  "N (parameters)": _with_interval(a["N"], a.get("N_interval")),
+                  "D (tokens)": _with_interval(a["D"], a.get("D_interval")),
+                  "epochs": _with_interval(a["epochs"], a.get("epochs_interval"))} for a in results["allocation"]]
+        print("allocation minimizing the predicted loss along C = 6ND with U unique tokens (exact; 95% bootstrap "
+              "intervals)")
+        print(_table(table, ["C", "U", "N (parameters)", "D (tokens)", "epochs"]))
+    return _epilogue(args, results)
+
+
 def _report_approaches_only(args, results: dict) -> int:
     selection = results.get("selection") or {}
     print(f"{selection.get('rows_read')} rows read, {selection.get('rows_used')} used (approach {args.approach}; "
@@ -501,6 +577,9 @@ def _epilogue(args, results: dict) -> int:
     if args.strict and errors:
         print(f"scalerepro: --strict: {len(errors)} diagnostic(s) of severity error", file=sys.stderr)
         return 1
+    if args.strict and results.get("status") == "not identified":
+        print("scalerepro: --strict: status 'not identified' (see the not_identified warning)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -515,7 +594,7 @@ or without embeddings (--alt-params). Each variant gets the fit's diagnostics an
 bootstrap over whole runs or (N, D) groups; a variant the data do not identify is listed
 but left out of the spread. Writes results.json and report.html.
 
-The CSV is read exactly as by `scalerepro fit` (same roles, --columns, --per-nd,
+The CSV is read exactly as by `scalerepro fit` (same roles, --columns, --duplicate-rows, --per-nd,
 --checkpoints, --drop-highest-loss); the default keeps your options and drops nothing
 unless asked.
 """
@@ -527,6 +606,8 @@ def add_sensitivity(sub):
     p.add_argument("csv", metavar="RUNS.csv", help="one row per run or checkpoint: N, D (or C), loss[, run, step]")
     p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
                    help="map roles N, D, C, loss, run, step to the file's columns (as for `scalerepro fit`)")
+    p.add_argument("--duplicate-rows", choices=("error", "last", "first", "mean"), default="error",
+                   help=DUPLICATE_ROWS_HELP)
     p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None,
                    help="several runs at one (N, D): the default keeps the lowest-loss run (best), averages "
                         "them (mean) or keeps all rows (all); the variants try the others")
@@ -560,7 +641,9 @@ def add_sensitivity(sub):
     p.add_argument("--out", default="sensitivity_out", help="output directory for results.json and report.html")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--strict", action="store_true",
-                   help="exit with status 1 when any diagnostic has severity error (outputs are still written)")
+                   help="exit with status 1 when any diagnostic has severity error, or the status is 'not identified' "
+                        "(the default fit is not identified or its bootstrap does not bound a parameter); outputs "
+                        "are still written")
     p.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
                    help="one variant per Dask task: " + SCHEDULER_HELP)
     p.set_defaults(func=cmd_sensitivity)
@@ -572,7 +655,7 @@ def cmd_sensitivity(args) -> int:
 
     try:
         columns = runs_input.parse_columns(args.columns)
-        runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
+        runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss, args.duplicate_rows)
         for name in ("n_bootstrap", "n_bootstrap_variants", "n_bootstrap_scipy"):
             if getattr(args, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
@@ -588,7 +671,8 @@ def cmd_sensitivity(args) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     results = usersensitivity.run(
-        args.csv, args.out, columns=columns, per_nd=args.per_nd, checkpoints=args.checkpoints,
+        args.csv, args.out, columns=columns, duplicate_rows=args.duplicate_rows, per_nd=args.per_nd,
+        checkpoints=args.checkpoints,
         drop_highest_loss=args.drop_highest_loss, budgets=args.budgets, alt_params=args.alt_params,
         n_bootstrap=args.n_bootstrap, n_bootstrap_variants=args.n_bootstrap_variants,
         n_bootstrap_scipy=args.n_bootstrap_scipy, scipy_starts=args.scipy_starts,
@@ -613,6 +697,8 @@ def cmd_sensitivity(args) -> int:
         if s.get("max_variant"):
             print(f"C = {b['C']:.3g}: tokens per parameter spread {s['ratio']:.3g}x over {s['n_variants']} variants "
                   f"({s['min']:.3g} {s['min_variant']} to {s['max']:.3g} {s['max_variant']})")
+    if results.get("approach1_envelopes"):     # approach 1's envelope method, a fitting choice too
+        print(_approaches_text({"approaches": results["approach1_envelopes"]}))
     return _epilogue(args, results)
 
 
@@ -627,8 +713,8 @@ held out, extrapolation factors, mean absolute relative error, bias, 95% predict
 coverage. Ranks the methods at the deepest fold, with a paired bootstrap over its held-out
 runs. Writes backtest.json and report.html.
 
-The CSV is read exactly as by `scalerepro fit` (same roles, --columns, --per-nd,
---checkpoints, --drop-highest-loss).
+The CSV is read exactly as by `scalerepro fit` (same roles, --columns, --duplicate-rows,
+--per-nd, --checkpoints, --drop-highest-loss).
 """
 
 
@@ -638,6 +724,8 @@ def add_backtest(sub):
     p.add_argument("csv", metavar="RUNS.csv", help="one row per run or checkpoint: N, D (or C), loss[, run, step]")
     p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
                    help="map roles N, D, C, loss, run, step to the file's columns (as for `scalerepro fit`)")
+    p.add_argument("--duplicate-rows", choices=("error", "last", "first", "mean"), default="error",
+                   help=DUPLICATE_ROWS_HELP)
     p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None,
                    help="several runs at one (N, D): keep the lowest-loss run, average them, or keep all rows")
     p.add_argument("--checkpoints", choices=("final", "all"), default="all",
@@ -669,7 +757,7 @@ def cmd_backtest(args) -> int:
 
     try:
         columns = runs_input.parse_columns(args.columns)
-        runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
+        runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss, args.duplicate_rows)
         if args.n_bootstrap < 0:
             raise ValueError(f"--n-bootstrap must be >= 0, got {args.n_bootstrap}")
         cutoffs = None
@@ -681,7 +769,8 @@ def cmd_backtest(args) -> int:
             if not cutoffs or not all(0 < c < float("inf") for c in cutoffs):
                 raise ValueError(f"--cutoffs expects positive FLOPs, got {args.cutoffs!r}")
         dask = _scheduler(args)
-        results = userbacktest.run(args.csv, args.out, columns=columns, per_nd=args.per_nd,
+        results = userbacktest.run(args.csv, args.out, columns=columns, duplicate_rows=args.duplicate_rows,
+                                   per_nd=args.per_nd,
                                    checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
                                    methods=args.methods, folds=args.folds, cutoffs=cutoffs,
                                    n_bootstrap=args.n_bootstrap, seed=args.seed, client=dask,

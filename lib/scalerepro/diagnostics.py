@@ -30,6 +30,9 @@ SEVERITIES = ("info", "warning", "error")
 CODES = {
     "duplicate_nd": "several rows share one (N, D) design point (hyperparameter sweep, reruns, seeds)",
     "dropped_points": "points left out of the fit, each with its reason",
+    "duplicate_rows": "rows repeating a run's checkpoint (resumed or restarted jobs): how --duplicate-rows "
+                      "resolved them, and repeats whose losses disagree beyond the run's checkpoint-to-checkpoint "
+                      "noise",
     "checkpoints": "how runs' intermediate checkpoints enter the fit (all of them, or each run's final row), "
                    "and whether a fit of the final rows alone leaves the bootstrap intervals",
     "hyperparameter_edge": "the best run of a hyperparameter sweep used the smallest or largest value swept, "
@@ -59,6 +62,14 @@ CODES = {
     "bootstrap_failures": "bootstrap resamples that could not be refitted, left out of the interval",
     "few_resampling_units": "the bootstrap resamples so few runs or groups that its intervals understate "
                             "the uncertainty",
+    "hull_points_per_run": "approach 1 by lower convex hull: some runs give several hull points and so weigh "
+                           "more in the line through them",
+    "envelope_choice": "approach 1's envelope method (per-compute grid minimum or lower convex hull) and how far "
+                       "the choice moves the exponent",
+    "bootstrap_edge": "bootstrap refits that ran a parameter to the edge of the parameter space (E -> 0, a "
+                      "coefficient to infinity), too few to put its interval's end at that limit",
+    "column_mapping": "a file column named like a role (N, D, C, loss, run, step) that --columns gave to "
+                      "another column, kept under another name",
 }
 
 

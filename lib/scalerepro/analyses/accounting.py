@@ -100,3 +100,63 @@ def local_exponent(n_min: float, n_max: float, *, E, A, B, alpha, beta, coeffici
     budgets = np.linspace(logc[0], logc[-1], n_budgets)
     logn = np.interp(budgets, logc, np.log(fine))
     return float(np.polyfit(budgets, logn, 1)[0])
+
+
+# ---------------------------------------------------------------------------- Gemstones
+# McLeish et al. 2025 (Gemstones): Gemma-style decoder, head size 128, two query heads per
+# key/value head (floor), GLU MLP of hidden size 4 width (three matrices), two RMSNorms per
+# block and one final, untied output layer, vocabulary 50304, context 2048. Their
+# approach 1 and approach 3 count differently (see analyses/gemstones.py), so both
+# conventions are arguments here, with no default.
+GEMSTONES_VOCAB = 50304
+GEMSTONES_CONTEXT = 2048
+GEMSTONES_HEAD = 128
+#: What ``vocab_matrices`` to pass for each of the authors' counts.
+GEMSTONES_COUNTS = {"total": 2, "approach 3 no embeddings (N - Vw)": 1, "approach 1 no embeddings (N - 2Vw)": 0}
+
+
+def gemstone_params(width, depth, *, vocab_matrices: int, vocab_size: int = GEMSTONES_VOCAB,
+                    head_size: int = GEMSTONES_HEAD):
+    """Parameters of a Gemstone model as the authors count them (``param_counter``):
+    depth [w 128 (n_q + 2g) + w^2 + 12 w^2 + 2w] + w, plus ``vocab_matrices`` V w, with
+    n_q = w / 128 query heads and g = floor(n_q / 2) key/value groups (the 384-wide models
+    have g = 1). ``vocab_matrices=2`` is the file's ``params_active_precise`` (input
+    embedding and untied output layer); their approach 3's "no embeddings" drops one
+    (``1``), their approach 1's drops both (``0``)."""
+    if vocab_matrices not in (0, 1, 2):
+        raise ValueError(f"vocab_matrices must be 0, 1 or 2, got {vocab_matrices!r}")
+    w = np.asarray(width, dtype=np.int64)
+    depth = np.asarray(depth, dtype=np.int64)
+    n_q = w // head_size
+    groups = n_q // 2
+    per_layer = w * head_size * (n_q + 2 * groups) + 13 * w * w + 2 * w
+    return depth * per_layer + w + vocab_matrices * vocab_size * w
+
+
+def gemstone_flops_per_token(width, depth, *, convention: str, seq_len: int = GEMSTONES_CONTEXT,
+                             vocab_size: int = GEMSTONES_VOCAB, head_size: int = GEMSTONES_HEAD):
+    """Training FLOPs per token of a Gemstone model, forward plus backward.
+
+    ``convention="detailed"``: the authors' count for approach 1,
+    F = depth [90 w^2 + (183.75 + 3.5 s (3 + 3/head)) w] + 21 w + 6 V w, which at s = 2048 is
+    depth (90 w^2 + 21855.75 w) + 21 w + 6 V w: the weight matmuls (6 per weight, as 6N), the
+    causal attention scores at s = ``seq_len`` (query-key products at half cost, a
+    flash-attention backward at 2.5x), RoPE, GLU elementwise ops and norms, the output layer
+    at 6 V w and nothing for the embedding lookup.
+    ``convention="6N"``: 6 x the total parameter count (both vocabulary matrices), the C = 6ND
+    that approach 3's closed-form allocation assumes. F / 6N runs from 0.71 (768x3) to 1.59
+    (256x80) over the 22 shapes."""
+    if convention == "6N":
+        return 6.0 * gemstone_params(width, depth, vocab_matrices=2, vocab_size=vocab_size,
+                                     head_size=head_size).astype(float)
+    if convention != "detailed":
+        raise ValueError(f"convention must be 'detailed' or '6N', got {convention!r}")
+    w = np.asarray(width, dtype=float)
+    depth = np.asarray(depth, dtype=float)
+    per_layer_linear = 183.75 + 3.5 * seq_len * (3.0 + 3.0 / head_size)
+    return depth * (90.0 * w * w + per_layer_linear * w) + 21.0 * w + 6.0 * vocab_size * w
+
+
+def gemstone_training_flops(width, depth, tokens, *, convention: str, **shape):
+    """C = :func:`gemstone_flops_per_token` x D."""
+    return gemstone_flops_per_token(width, depth, convention=convention, **shape) * np.asarray(tokens, float)

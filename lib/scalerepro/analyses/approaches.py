@@ -36,7 +36,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import isoflop
-from ..core import laws, optimal
+from ..core import identifiability, laws, optimal
 from ..core.bootstrap import bootstrap
 from ..diagnostics import Diagnostic
 from ..errors import ApproachError
@@ -51,6 +51,10 @@ ENVELOPE_GRID = 1500
 #: freedom, too few to see whether the curve is a parabola at all.
 MIN_SIZES = 5
 APPROACH_NAMES = {1: "lower envelope", 2: "IsoFLOP profiles", 3: "parametric fit"}
+#: Approach 1's envelope methods (see :func:`approach1`): Hoffmann et al.'s per-compute
+#: minimum over a grid, McLeish et al.'s lower convex hull.
+ENVELOPES = ("grid", "lower_hull")
+DEFAULT_ENVELOPE = "grid"
 METHODS_2 = ("parabola", "akima")
 _CHUNK_ELEMENTS = 2_000_000   # (resamples x grid x runs) booleans per envelope chunk
 
@@ -87,7 +91,14 @@ class AllocationFit:
     law_fit: object = field(default=None, repr=False)   # approach 3's FitResult
 
     @property
+    def envelope(self) -> str | None:
+        """Approach 1's envelope method ("grid" or "lower_hull"); None for approaches 2, 3."""
+        return self.method.get("envelope_method") if self.approach == 1 else None
+
+    @property
     def name(self) -> str:
+        if self.envelope == "lower_hull":
+            return "approach 1 (lower convex hull)"
         return f"approach {self.approach} ({APPROACH_NAMES[self.approach]})"
 
     def n_opt(self, C):
@@ -317,10 +328,11 @@ def _bin_edges(log10_c: np.ndarray, bins_per_decade: float, phases: int = 16) ->
     return best[1]
 
 
-def _envelope_pick(env: _Envelope, include: np.ndarray):
+def _envelope_pick(env: _Envelope, include: np.ndarray, drop_edges: bool = True):
     """For ``(B, R)`` included-run masks: the winning run per compute value ``(B, G)`` and
     whether it is a proper minimum -- runs both smaller and larger than the winner compete
-    at that compute; otherwise the minimum is at the edge of the sizes available there."""
+    at that compute; otherwise the minimum is at the edge of the sizes available there
+    (every winner counts when not ``drop_edges``)."""
     L = np.where(include[:, None, :], env.loss[None], np.inf)               # (B, G, R)
     win = L.argmin(axis=2)
     candidate = np.isfinite(L)
@@ -328,7 +340,7 @@ def _envelope_pick(env: _Envelope, include: np.ndarray):
     win_n = env.log_n[win]
     smaller = (candidate & (env.log_n[None, None, :] < win_n[..., None])).any(axis=2)
     larger = (candidate & (env.log_n[None, None, :] > win_n[..., None])).any(axis=2)
-    return win, has, has & smaller & larger
+    return win, has, (has & smaller & larger) if drop_edges else has
 
 
 def _envelope_fit(env: _Envelope, win, valid):
@@ -339,28 +351,137 @@ def _envelope_fit(env: _Envelope, win, valid):
     return a, b, icpt_n, icpt_d
 
 
-def approach1(runs: pd.DataFrame, *, n_grid: int = ENVELOPE_GRID, bins_per_decade: float = 4,
-              n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, level: float = 0.95,
-              progress: bool = False) -> AllocationFit:
+def lower_hull(C, loss) -> np.ndarray:
+    """Indices of the lower-convex-hull points of (log C, log loss), ordered by C, exactly as
+    McLeish et al. 2025 take them (``get_resource_hull`` in their ``plotters/approach_1.py``).
+
+    One auxiliary point (2 C_max, 2 L_max) is added above and to the right of every point so
+    that the hull's lower edge runs from the smallest-C point to the largest; the convex hull
+    is Qhull's (``scipy.spatial.ConvexHull``: collinear points are not vertices); the
+    auxiliary point is dropped, the vertices are sorted by C, and a vertex is kept only if
+    its loss is below that of the vertex before it in that sorted list (the first is always
+    kept; one pass). That last rule removes the upper hull's vertices and cuts the lower
+    hull at its minimum loss. Fewer than three distinct points have no hull: all of them
+    are returned (in C order) and the caller decides.
+    """
+    from scipy.spatial import ConvexHull, QhullError
+
+    C = np.asarray(C, dtype=float)
+    loss = np.asarray(loss, dtype=float)
+    vantage = np.log([[2.0 * C.max(), 2.0 * loss.max()]])
+    points = np.vstack([vantage, np.column_stack([np.log(C), np.log(loss)])])
+    try:
+        vertices = ConvexHull(points).vertices
+    except QhullError:          # fewer than 3 points, or all on one line
+        vertices = np.arange(points.shape[0])
+    idx = vertices[vertices != 0] - 1
+    idx = idx[np.argsort(C[idx], kind="stable")]
+    previous = np.concatenate([[np.inf], loss[idx][:-1]])
+    keep = loss[idx] < previous
+    keep[0] = True
+    return idx[keep]
+
+
+def _hull_line(runs: pd.DataFrame, rows: np.ndarray):
+    """a, b, log k_N, log k_D by least squares over the hull of ``rows`` (NaN when the hull
+    has fewer than two points at distinct C)."""
+    sub = runs.iloc[rows]
+    idx = lower_hull(sub["C"].to_numpy(), sub["loss"].to_numpy())
+    log_c = np.log(sub["C"].to_numpy()[idx])[None]
+    mask = np.ones_like(log_c, bool)
+    a, icpt_n = _masked_line(log_c, np.log(sub["N"].to_numpy()[idx])[None], mask)
+    b, icpt_d = _masked_line(log_c, np.log(sub["D"].to_numpy()[idx])[None], mask)
+    return rows[idx], (float(a[0]), float(b[0]), float(icpt_n[0]), float(icpt_d[0]))
+
+
+def _approach1_hull(runs: pd.DataFrame, *, n_resamples: int, seed: int, level: float,
+                    progress: bool) -> AllocationFit:
+    """Approach 1 with McLeish et al.'s lower convex hull (see :func:`approach1`)."""
+    labels = _run_labels(runs)
+    every = np.arange(len(runs))
+    hull_rows, point = _hull_line(runs, every)
+    if np.isnan(point[0]):
+        raise ApproachError(f"approach 1 (lower hull): the hull has {len(hull_rows)} point(s) at distinct compute; "
+                            "a line needs at least 2")
+    keep = [c for c in ("C", "N", "D", "loss", "run") if c in runs.columns]
+    points = runs.iloc[hull_rows][keep].reset_index(drop=True).assign(used=True)
+    if "run" not in points.columns:
+        points["run"] = labels[hull_rows]
+    diagnostics = []
+    hull_runs = pd.unique(labels[hull_rows])
+    if len(hull_runs) < len(hull_rows):
+        counts = pd.Series(labels[hull_rows]).value_counts()
+        many = counts[counts > 1]
+        diagnostics.append(Diagnostic(
+            "hull_points_per_run", "info",
+            f"{len(hull_rows)} hull points come from {len(hull_runs)} runs; with one vote per hull point, the runs "
+            f"with several consecutive checkpoints on the hull weigh more: "
+            + ", ".join(f"{r} ({n})" for r, n in many.items()), tuple(str(r) for r in many.index)))
+    draws = None
+    if n_resamples:
+        # One Qhull call per resample (a hull is not a vectorisable reduction); about a
+        # millisecond each for a thousand checkpoints. Duplicated runs do not change a hull.
+        unique, counts = _run_weights(labels, n_resamples, seed)
+        col = pd.Index(unique).get_indexer(labels)
+        draws = {k: np.full(n_resamples, np.nan) for k in ("a", "b", "log_kn", "log_kd")}
+        for i in tqdm(range(n_resamples), desc="approach 1 (hull) bootstrap", disable=not progress):
+            rows = every[counts[i][col] > 0]
+            if rows.size >= 2:
+                _, values = _hull_line(runs, rows)
+                for k, v in zip(("a", "b", "log_kn", "log_kd"), values):
+                    draws[k][i] = v
+    method = {"approach": "lower envelope of loss against compute (Hoffmann et al. 2022, approach 1)",
+              "envelope": ("lower convex hull of (log C, log loss) over every checkpoint of every run, "
+                           "Qhull with an auxiliary point (2 C_max, 2 L_max), vertices with falling loss "
+                           "(McLeish et al. 2025)"),
+              "envelope_method": "lower_hull",
+              "edge_rule": "none: every hull vertex is used",
+              "fit": "least squares of log N and of log D on log C over the hull vertices, one vote each",
+              "interval": (f"bootstrap over whole runs, {n_resamples} resamples, seed {seed}, percentiles"
+                           if n_resamples else "none")}
+    return _result(1, method, point, draws, level=level, seed=seed, n_resamples=n_resamples, points=points,
+                   diagnostics=diagnostics)
+
+
+def approach1(runs: pd.DataFrame, *, envelope: str = DEFAULT_ENVELOPE, n_grid: int = ENVELOPE_GRID,
+              bins_per_decade: float = 4, drop_edges: bool = True, n_resamples: int = DEFAULT_RESAMPLES,
+              seed: int = DEFAULT_SEED, level: float = 0.95, progress: bool = False) -> AllocationFit:
     """Approach 1: the lower envelope of loss against compute, then N_opt, D_opt ~ C^a, C^b.
 
-    How the envelope is taken. With checkpoints (a ``run`` column, several rows per run),
-    as Hoffmann et al.: each run's loss curve is interpolated linearly in (log C, log loss)
-    between its checkpoints, and at ``n_grid`` log-spaced compute values the run with the
-    lowest loss wins. With final losses only, the minimum per compute bin
-    (``bins_per_decade`` log-spaced bins): the lowest-loss run in each bin. A winner is
-    used only if runs both smaller and larger compete at that compute -- otherwise the
-    minimum is at the edge of the sizes available there and says nothing about N_opt.
-    Then log N and log D of the winners are fitted to log C by least squares.
+    ``envelope`` chooses how the envelope is taken -- a fitting choice that moves the
+    exponent (by 0.03-0.05 on the Gemstone runs, about as much as the embedding question):
+
+    - ``"grid"`` (default; Hoffmann et al.'s per-compute minimum). With checkpoints (a
+      ``run`` column, several rows per run): each run's loss curve is interpolated linearly
+      in (log C, log loss) between its checkpoints (no extrapolation), and at ``n_grid``
+      log-spaced compute values from the smallest to the largest checkpoint C the run with
+      the lowest loss wins. With final losses only, the minimum per compute bin
+      (``bins_per_decade`` log-spaced bins). Edge points: with ``drop_edges`` (default) a
+      winner is used only if runs both smaller and larger compete at that compute --
+      otherwise the minimum is at the edge of the sizes available there (the smallest
+      model still winning at low compute, the largest at high compute) and bounds N_opt
+      from one side only, so it would pull the slope towards the ladder's ends.
+      ``drop_edges=False`` keeps them (the plain per-compute minimum).
+    - ``"lower_hull"`` (McLeish et al. 2025's): the lower convex hull of (log C, log loss)
+      over every checkpoint of every run, as their code takes it (:func:`lower_hull`); each
+      hull vertex is one point, and no edge rule applies (the paper has none).
+
+    Then log N and log D of the envelope points are fitted to log C by least squares (equal
+    weights per point: a run winning a long stretch of the grid gets many votes, a run
+    with several hull vertices one per vertex).
 
     The estimate is limited by the size ladder: every winner is one of the two sizes
     bracketing the true optimum, so log N is off by less than one ladder step.
     Interval: a bootstrap over whole runs (with all their checkpoints).
     """
+    if envelope not in ENVELOPES:
+        raise ApproachError(f"envelope must be one of {', '.join(ENVELOPES)}, got {envelope!r}")
     runs = prepare_runs(runs)
+    if envelope == "lower_hull":
+        return _approach1_hull(runs, n_resamples=n_resamples, seed=seed, level=level, progress=progress)
     env, diagnostics = _envelope_design(runs, n_grid, bins_per_decade)
     all_runs = np.ones((1, env.loss.shape[1]), bool)
-    win, has, valid = _envelope_pick(env, all_runs)
+    win, has, valid = _envelope_pick(env, all_runs, drop_edges)
     a, b, icpt_n, icpt_d = (float(v[0]) for v in _envelope_fit(env, win, valid))
     g = np.arange(env.loss.shape[0])
     w = win[0]
@@ -388,14 +509,16 @@ def approach1(runs: pd.DataFrame, *, n_grid: int = ENVELOPE_GRID, bins_per_decad
         chunk = max(1, _CHUNK_ELEMENTS // (G * R))
         for lo in tqdm(range(0, n_resamples, chunk), desc="approach 1 bootstrap", disable=not progress):
             rows = slice(lo, min(lo + chunk, n_resamples))
-            wb, _, vb = _envelope_pick(env, include_all[rows][:, col])
+            wb, _, vb = _envelope_pick(env, include_all[rows][:, col], drop_edges)
             for k, v in zip(("a", "b", "log_kn", "log_kd"), _envelope_fit(env, wb, vb)):
                 draws[k][rows] = v
     method = {"approach": "lower envelope of loss against compute (Hoffmann et al. 2022, approach 1)",
               "envelope": (f"each run's loss curve interpolated linearly in (log C, log loss) at {n_grid} "
                            "log-spaced FLOP values; lowest curve per value" if env.mode == "curves" else
                            f"lowest-loss run per compute bin ({bins_per_decade:g} bins per decade of C)"),
-              "edge_rule": "a winner is used only if smaller and larger runs compete at its compute",
+              "envelope_method": "grid",
+              "edge_rule": ("a winner is used only if smaller and larger runs compete at its compute"
+                            if drop_edges else "none: every winner is used"),
               "fit": "least squares of log N and of log D on log C over the envelope points",
               "interval": (f"bootstrap over whole runs, {n_resamples} resamples, seed {seed}, percentiles"
                            if n_resamples else "none")}
@@ -730,6 +853,10 @@ def from_law_fit(result, boot=None, runs: pd.DataFrame | None = None, *, level: 
     diagnostics = [] if result.converged else [Diagnostic("not_converged", "warning",
                                                            f"the law fit did not converge: {result.message}",
                                                            ("fit",))]
+    if boot is not None and boot.n_resamples and result.problem is not None:
+        # refits that ran E (or a coefficient) to the edge: a not_identified warning when too
+        # many for the interval to bound it (its a and b move with it)
+        diagnostics += identifiability.bootstrap_edges(boot, result.law, result.problem.y)[1]
     method = {"approach": "parametric fit (Hoffmann et al. 2022, approach 3)",
               "law": "L = E + A/N^alpha + B/D^beta",
               "fit": f"{result.objective.describe()['text']}; {result.optimizer['name']}, {result.n_starts} starts",
@@ -782,10 +909,11 @@ def plot_allocation(fits, ax=None, *, flops=None, show_points: bool = True):
     if flops is None:
         cs = np.concatenate([f.points["C"].to_numpy() for f in fits if "C" in f.points and len(f.points)])
         flops = np.geomspace(cs.min() / 2, cs.max() * 2, 100)
-    colours = {1: "tab:blue", 2: "tab:orange", 3: "tab:green"}
-    markers = {1: ".", 2: "o", 3: "x"}
+    colours = {1: "tab:blue", 2: "tab:orange", 3: "tab:green", "lower_hull": "tab:purple"}
+    markers = {1: ".", 2: "o", 3: "x", "lower_hull": "+"}
     for f in fits:
-        colour = colours[f.approach]
+        key = f.envelope if f.envelope == "lower_hull" else f.approach
+        colour = colours[key]
         label = f"{f.name}: a = {f.a:.3f}" + (f" ({f.a_interval[0]:.3f}, {f.a_interval[1]:.3f})"
                                                 if f.a_interval is not None else "")
         ax.plot(flops, f.n_opt(flops), color=colour, lw=1.8, label=label)
@@ -796,9 +924,10 @@ def plot_allocation(fits, ax=None, *, flops=None, show_points: bool = True):
             p = f.points[f.points["used"]]
             if len(p) > 200:
                 p = p.iloc[np.linspace(0, len(p) - 1, 200).astype(int)]
-            ax.scatter(p["C"], p["N"], color=colour, marker=markers[f.approach], s=22, zorder=3,
-                       edgecolor="k" if f.approach == 2 else None, linewidth=0.5,
-                       label="per-budget optima (approach 2)" if f.approach == 2 else "envelope winners (approach 1)")
+            ax.scatter(p["C"], p["N"], color=colour, marker=markers[key], s=22, zorder=3,
+                       edgecolor="k" if f.approach == 2 else None, linewidth=0.5 if f.approach == 2 else 1.0,
+                       label={2: "per-budget optima (approach 2)", "lower_hull": "hull vertices (approach 1)"}.get(
+                           key, "envelope winners (approach 1)"))
     ax.set(xscale="log", yscale="log", xlabel="training FLOPs C", ylabel="compute-optimal parameters N_opt")
     ax.legend(fontsize=8)
     return ax

@@ -381,7 +381,8 @@ def run_backtest(prepared: runs_input.PreparedRuns, *, which: str = "default", k
     diagnostics += _fold_diagnostics(prepared, folds, chosen, scores)
     options = {"methods": which, "folds": len(folds), "cutoffs": [f.cutoff_C for f in folds],
                "n_bootstrap": n_bootstrap, "seed": seed, "level": LEVEL,
-               "selection": {k_: prepared.options.get(k_) for k_ in ("per_nd", "checkpoints", "drop_highest_loss")}}
+               "selection": {k_: prepared.options.get(k_) for k_ in ("per_nd", "checkpoints", "drop_highest_loss",
+                                                                       "duplicate_rows")}}
     return Backtest(folds=folds, methods=chosen, scores=scores, skipped=skipped,
                     ranking=[m.name for m in ranked], comparison=comparison, options=options,
                     diagnostics=sorted_by_severity(diagnostics), deepest=deepest, seconds=time.perf_counter() - t0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from . import kaplan_laws
+from . import data_constrained
 from ..core.constraints import constrain
 from ..core.laws import CORE_LAWS, Chinchilla, Law
 
@@ -30,6 +31,7 @@ def _build() -> dict[str, Law]:
     _register(registry, kaplan_laws.KAPLAN_LAWS, "scalerepro.analyses.kaplan_laws")
     # The plain compute law with an irreducible term, under the name users expect.
     _register(registry, {"power_law": kaplan_laws.KAPLAN_LAWS["kaplan2020_c_with_e"]}, "scalerepro.analyses.law_registry")
+    _register(registry, data_constrained.LAWS, "scalerepro.analyses.data_constrained")
     return registry
 
 

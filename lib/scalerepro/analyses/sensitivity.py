@@ -53,7 +53,7 @@ DEFAULT_BUDGETS = (1e21, 1e23, 1e25)
 #: paper's TeX source: the "published values" initialization.
 HOFFMANN_THETA = {"a": 6.0073404, "b": 6.0179186, "e": 0.5267228, "alpha": 0.33917084, "beta": 0.2849083}
 DEFAULT_FIT = {"objective": "huber", "delta": 1e-3, "space": "log", "reduction": "sum", "optimizer": "newton"}
-#: Data choices and their defaults. per_nd, checkpoints, drop_highest_loss: as in
+#: Data choices and their defaults. duplicate_rows, per_nd, checkpoints, drop_highest_loss: as in
 #: :mod:`scalerepro.io.runs_input` (the base comes from the prepared runs' options). after:
 #: keep only rows at or beyond this fraction of their run's training (steps, else tokens).
 #: n_column: count parameters from this other column. fixed: (column, value), keep only runs
@@ -62,7 +62,8 @@ DEFAULT_FIT = {"objective": "huber", "delta": 1e-3, "space": "log", "reduction":
 #: (each run's final row decides). tpp_median: "low" / "high", keep runs at or below / above
 #: the median tokens per parameter of the selected rows.
 DATA_DEFAULTS = {"per_nd": None, "checkpoints": "all", "drop_highest_loss": 0, "after": None, "n_column": None,
-                 "fixed": None, "max_N": None, "min_N": None, "tpp_max": None, "tpp_min": None, "tpp_median": None}
+                 "duplicate_rows": "error", "fixed": None, "max_N": None, "min_N": None, "tpp_max": None,
+                 "tpp_min": None, "tpp_median": None}
 #: The survey's own choices (Li et al.'s released analysis code): tokens per parameter at
 #: most 18 / at least 22 around Chinchilla's 20, models up to 100M / 400M parameters, and
 #: checkpoints after 10%, 20% and 50% of training.
@@ -329,7 +330,8 @@ class VariantData:
 
 def data_choices(prepared: runs_input.PreparedRuns, variant: Variant) -> dict:
     """The variant's data choices: the defaults, the prepared runs' options, the variant's."""
-    base = {k: prepared.options.get(k, DATA_DEFAULTS[k]) for k in ("per_nd", "checkpoints", "drop_highest_loss")}
+    base = {k: prepared.options.get(k, DATA_DEFAULTS[k])
+            for k in ("per_nd", "checkpoints", "drop_highest_loss", "duplicate_rows")}
     unknown = sorted(set(variant.data) - set(DATA_DEFAULTS))
     if unknown:
         raise ValueError(f"variant {variant.name!r}: unknown data choices {unknown}; valid: {', '.join(DATA_DEFAULTS)}")
@@ -374,7 +376,8 @@ def variant_data(prepared: runs_input.PreparedRuns, variant: Variant) -> Variant
         drop(fraction <= choices["after"] + 1e-12,
              f"checkpoint at or before {choices['after']:.0%} of its run's training")
     selection = runs_input.select_runs(frame, per_nd=choices["per_nd"], checkpoints=choices["checkpoints"],
-                                       drop_highest_loss=choices["drop_highest_loss"], path=prepared.path)
+                                       drop_highest_loss=choices["drop_highest_loss"], path=prepared.path,
+                                       duplicate_rows=choices["duplicate_rows"])
     work = selection.frame
     keep = np.ones(len(work), bool)
     reasons = []
@@ -517,7 +520,8 @@ class VariantResult:
         if self.boot is not None:
             record["bootstrap"] = {"n_resamples": self.boot.n_resamples, "n_failed": self.boot.n_failed,
                                    "seed": self.boot.seed, "resampling": self.boot.resampling,
-                                   "warm_start": self.boot.warm_start, "seconds": round(self.boot.seconds, 3)}
+                                   "warm_start": self.boot.warm_start, "seconds": round(self.boot.seconds, 3),
+                                   "edges": self.identifiability.bootstrap_edges if self.identifiability else None}
         else:
             record["bootstrap"] = None
             record["no_interval"] = ("a scipy optimizer variant: its bootstrap would be one scipy fit per resample "
@@ -615,8 +619,13 @@ def run_variant(prepared: runs_input.PreparedRuns, variant: Variant, options: Op
             diagnostics.append(Diagnostic("bootstrap_failures", "warning" if boot.failed_share > 0.1 else "info",
                                           f"{boot.n_failed} of {boot.n_resamples} bootstrap refits failed and are "
                                           "left out of the intervals", ()))
+        ident.bootstrap_edges, found = identifiability.bootstrap_edges(boot, law, y, skip=ident.unidentified)
+        diagnostics += found
     errors = [d for d in diagnostics if d.severity == "error"]
     row["outcome"] = _outcome(result, errors)
+    if not errors and ident.unbounded:  # identified by the fit's checks, but its bootstrap runs away
+        row["outcome"] += f"; {identifiability.UNBOUNDED}: " + ", ".join(ident.unbounded)
+    row["bounded"] = not ident.unbounded
     row["identified"] = not errors
     row["seconds"] = time.perf_counter() - t0
     return VariantResult(variant, row, result, boot, data, ident, sorted_by_severity(diagnostics))

@@ -6,13 +6,16 @@ module is the glue between the CSV and those functions: which roles each approac
 (and one error naming the column and the option that supplies a missing one), which rows
 it sees, and how its results and diagnostics are recorded beside the fit's.
 
-Every approach sees the same rows: those the fit's options chose (``--per-nd``,
+Every approach sees the same rows: those the fit's options chose (``--duplicate-rows``, ``--per-nd``,
 ``--checkpoints``, ``--drop-highest-loss``, and ``--holdout`` with ``all``), so a
 disagreement between approaches is about the method, not the data. Within them:
 
 - approach 1 needs N, loss and C or D (the other derived under C = 6ND, recorded as a
-  ``derived_compute`` diagnostic); with a ``run`` column and several rows per run it takes
-  Hoffmann's envelope of the training curves, otherwise the minimum per compute bin;
+  ``derived_compute`` diagnostic); ``--envelope grid`` (the default) takes Hoffmann's
+  per-compute minimum -- with a ``run`` column and several rows per run over the
+  interpolated training curves, otherwise per compute bin -- and ``--envelope lower_hull``
+  McLeish et al.'s lower convex hull of all checkpoints. ``--approach all`` without
+  ``--envelope`` shows both, since the choice moves the exponent;
 - approach 2 needs each row's IsoFLOP budget: a ``budget`` column, or ``--budgets`` to put
   every row on the nearest listed budget in log C. A row more than
   :data:`MAX_BUDGET_RATIO` from every listed budget is left out with a warning naming its
@@ -123,8 +126,22 @@ def _tagged(fit: approaches.AllocationFit) -> list[Diagnostic]:
     return [Diagnostic(d.code, d.severity, f"{fit.name}: {d.message}", d.subjects) for d in fit.diagnostics]
 
 
+def envelopes(chosen, envelope: str | None) -> tuple[str, ...]:
+    """Approach 1's envelope methods to run: the one asked for; without ``--envelope`` the
+    default alone for ``--approach 1`` and both side by side for ``all``."""
+    if 1 not in chosen:
+        if envelope is not None:
+            raise ValueError("--envelope chooses approach 1's envelope; use --approach 1 or all")
+        return ()
+    if envelope is not None:
+        if envelope not in approaches.ENVELOPES:
+            raise ValueError(f"--envelope must be one of {', '.join(approaches.ENVELOPES)}, got {envelope!r}")
+        return (envelope,)
+    return approaches.ENVELOPES if len(chosen) > 1 else (approaches.DEFAULT_ENVELOPE,)
+
+
 def run(prepared, chosen, *, isoflop_budgets=None, n_bootstrap: int = 1000, seed: int = 0, law_fit=None,
-        boot=None, progress: bool = False) -> tuple[list, list[Diagnostic]]:
+        boot=None, progress: bool = False, envelope: str | None = None) -> tuple[list, list[Diagnostic]]:
     """The approaches in ``chosen`` on the rows the fit's options chose
     (``prepared.frame``: a :class:`scalerepro.io.runs_input.PreparedRuns`). Approach 3 is
     taken from the fit already made (``law_fit`` and its ``boot``), not refitted. Returns
@@ -135,9 +152,9 @@ def run(prepared, chosen, *, isoflop_budgets=None, n_bootstrap: int = 1000, seed
     runs = _role_frame(frame)
     fits, diagnostics = [], _derived_note(prepared.source, chosen)
     try:
-        if 1 in chosen:
-            fits.append(approaches.approach1(runs.drop(columns="budget", errors="ignore"), n_resamples=n_bootstrap,
-                                             seed=seed, progress=progress))
+        for method in envelopes(chosen, envelope):
+            fits.append(approaches.approach1(runs.drop(columns="budget", errors="ignore"), envelope=method,
+                                             n_resamples=n_bootstrap, seed=seed, progress=progress))
         if 2 in chosen:
             if isoflop_budgets:
                 fit = approaches.approach2(runs.drop(columns="budget", errors="ignore"), budgets=isoflop_budgets,
@@ -162,7 +179,7 @@ def record(fit: approaches.AllocationFit) -> dict:
     """One entry of results.json's ``approaches`` list."""
     rec = fit.record()
     iv = rec.pop("intervals") or {}
-    out = {"approach": fit.approach, "name": fit.name, "a": fit.a, "a_interval": iv.get("a"), "b": fit.b,
+    out = {"approach": fit.approach, "envelope": fit.envelope, "name": fit.name, "a": fit.a, "a_interval": iv.get("a"), "b": fit.b,
            "b_interval": iv.get("b"), "level": fit.level if iv else None,
            "interval_method": fit.method.get("interval"), "no_interval_reason": fit.no_interval_reason,
            "points_used": rec["points_used"], "points_dropped": rec["points_dropped"],
@@ -174,7 +191,14 @@ def record(fit: approaches.AllocationFit) -> dict:
 
 
 def points_kind(fit) -> str:
+    if fit.envelope == "lower_hull":
+        return "hull points"
     return {1: "envelope points", 2: "budgets", 3: "rows"}[fit.approach]
+
+
+def short_name(record: dict) -> str:
+    """The terminal table's name of one approach record ("1 lower convex hull" for the hull)."""
+    return "1 lower convex hull" if record.get("envelope") == "lower_hull" else SHORT_NAMES[record["approach"]]
 
 
 def table_rows(records: list[dict]) -> list[dict]:
@@ -182,7 +206,7 @@ def table_rows(records: list[dict]) -> list[dict]:
     def iv(r, q):
         v = r[f"{q}_interval"]
         return "none" if v is None else f"[{v[0]:.4f}, {v[1]:.4f}]"
-    return [{"approach": SHORT_NAMES[r["approach"]], "a": f"{r['a']:.4f}", "a interval": iv(r, "a"),
+    return [{"approach": short_name(r), "a": f"{r['a']:.4f}", "a interval": iv(r, "a"),
              "b": f"{r['b']:.4f}", "b interval": iv(r, "b"),
              "points": f"{r['points_used']} {r['points_kind']}",
              "interval": (r["interval_method"] or "none").split(",")[0]} for r in records]

@@ -15,7 +15,10 @@ somewhere in it. The checks here turn that into a record a reader cannot miss:
   others re-optimized), so a reader can see how flat it is;
 - an influence check: each run (bootstrap group) left out in turn, all refits batched and
   warm-started, naming any run whose removal moves a derived quantity (the allocation
-  exponent) outside its bootstrap interval.
+  exponent) outside its bootstrap interval;
+- the bootstrap's edges (:func:`bootstrap_edges`): a parameter that too many refits ran to
+  the edge of the parameter space (E -> 0), so that its interval reaches that limit, is not
+  bounded by the data: a ``not_identified`` warning, which the outcome then says too.
 
 Any error-severity finding makes the outcome "not identified", which replaces "converged"
 wherever the fit is summarised.
@@ -60,6 +63,9 @@ PROFILE_MAX_ITER = 200
 PROFILE_PASSES = 4
 PROFILE_VALLEY_STARTS = 6
 MAX_PROFILES = 3
+#: How an outcome says that the bootstrap does not bound a parameter (:func:`bootstrap_edges`):
+#: "converged; not bounded by the bootstrap: E".
+UNBOUNDED = "not bounded by the bootstrap"
 #: Components of a null direction (unit vector, scaled coordinates) at least this large
 #: name the parameters it involves.
 PARTICIPATION = 0.1
@@ -96,13 +102,19 @@ class Identifiability:
     profiles: list[dict] = field(default_factory=list)
     influence: dict | None = None
     checkpoints: dict | None = None             # final_rows_refit's record, when checkpoints entered
+    bootstrap_edges: dict | None = None         # bootstrap_edges' record, when a bootstrap ran
     seconds: float = 0.0
+
+    @property
+    def unbounded(self) -> list[str]:
+        """Parameters the bootstrap does not bound (:func:`bootstrap_edges`)."""
+        return [name for name, row in (self.bootstrap_edges or {}).items() if not row["bounded"]]
 
     def record(self) -> dict:
         return {"outcome": self.outcome, "unidentified": list(self.unidentified),
                 "flat_directions": self.directions, "starts_at_best": self.starts_at_best,
                 "profiles": self.profiles, "influence": self.influence, "checkpoints": self.checkpoints,
-                "seconds": round(self.seconds, 3)}
+                "bootstrap_edges": self.bootstrap_edges, "seconds": round(self.seconds, 3)}
 
     def summary(self) -> Summary:
         """What the data cannot tell, from the record: the verdict, the parameters not
@@ -384,6 +396,82 @@ def check(result, X, y, starts=None, profiles: bool = True) -> Identifiability:
     return Identifiability(outcome="not identified" if errors else "identified", unidentified=unidentified,
                            diagnostics=diagnostics, directions=directions, starts_at_best=spread,
                            profiles=records, seconds=time.perf_counter() - t0)
+
+
+# ----------------------------------------------------------------------------- bootstrap edges
+def _edges(law: Law, name: str, values: np.ndarray, y) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """Which bootstrap draws of natural parameter ``name`` lie at its lower and upper edge
+    of the parameter space, and the two edges in words. E: below :data:`E_FLOOR` of the
+    smallest loss (0 included); another coefficient: 0 or beyond :data:`COEFFICIENT_LIMIT`;
+    an exponent: -inf or +inf (a refit that settled while it still drifted)."""
+    with np.errstate(invalid="ignore"):
+        if name in law.log_coefficients.values():
+            floor = E_FLOOR * float(np.min(y)) if name == "E" else 0.0
+            return values <= floor, values > COEFFICIENT_LIMIT, "0", "infinity"
+        return values == -np.inf, values == np.inf, "-infinity", "infinity"
+
+
+def bootstrap_edges(boot, law: Law, y, skip=()) -> tuple[dict, list[Diagnostic]]:
+    """Does the bootstrap bound each parameter? Refits that ran a parameter to the edge of
+    the parameter space (E -> 0, a coefficient to infinity: those the bootstrap keeps as
+    settled at their limit, and those that converged there) per parameter, as a record
+    and diagnostics.
+
+    A parameter is not bounded by the data when more than ``(1 - level) / 2`` of the refits
+    (2.5% for a 95% interval) ran it to an edge, or when its interval reaches an edge: a
+    percentile interval's end is the ``(1 - level) / 2`` quantile, so beyond that share of
+    runaway refits the end *is* the limit (E's interval starts at 0), and the interval no
+    longer says where the parameter lies, only that the data do not bound it. That is a
+    ``not_identified`` warning naming the parameter, the share and the interval (not an
+    error: the point estimate and the other end stand, read with that caveat). Fewer
+    runaway refits leave the interval's ends alone: a ``bootstrap_edge`` info with the count.
+    Parameters in ``skip`` (already not identified by the fit's own checks) are recorded,
+    not repeated. Returns ``({parameter: {n_at_edge, n_refits, share, lower, upper,
+    interval, bounded, threshold}}, diagnostics)``, ``bounded`` False for each warned
+    parameter; ``({}, [])`` without refits.
+    """
+    from .stats import percentile_interval
+
+    tail = (1 - boot.level) / 2
+    record, warned, noted = {}, [], []
+    for fitted in law.param_names:
+        name = natural_name(law, fitted)
+        values = np.asarray(boot.samples.get(name, ()), float)
+        if name in record or values.size == 0:
+            continue
+        low, high, low_text, high_text = _edges(law, name, values, y)
+        n_low, n_high = int(low.sum()), int(high.sum())
+        lo, hi = percentile_interval(values, boot.level)
+        ends_low, ends_high, _, _ = _edges(law, name, np.array([lo, hi]), y)
+        share = (n_low + n_high) / values.size
+        bounded = not (share > tail or ends_low[0] or ends_high[1])
+        record[name] = {"n_at_edge": n_low + n_high, "n_refits": int(values.size), "share": share,
+                        "lower": n_low, "upper": n_high, "interval": [lo, hi], "bounded": bool(bounded),
+                        "threshold": round(tail, 6)}
+        if n_low + n_high and name not in skip:
+            counts = [(k, text) for k, text in ((n_low, low_text), (n_high, high_text)) if k]
+            text = (f"{counts[0][0]} of {values.size} refits ran {name} to {counts[0][1]}"
+                    + "".join(f" and {k} to {limit}" for k, limit in counts[1:]) + f" ({share:.1%})")
+            (noted if bounded else warned).append((name, text))
+    kept = "" if not boot.n_failed else f" ({boot.n_failed} of {boot.n_resamples} refits failed and are not counted)"
+    diagnostics = []
+    if warned:
+        names = ", ".join(name for name, _ in warned)
+        parts = "; ".join(f"{text}, so its {boot.level:.0%} interval is [{record[name]['interval'][0]:.4g}, "
+                          f"{record[name]['interval'][1]:.4g}]" for name, text in warned)
+        diagnostics.append(Diagnostic(
+            "not_identified", "warning",
+            f"the bootstrap does not bound {names}: {parts}{kept}. With more than {tail:.1%} of the refits at an "
+            f"edge of the parameter space an interval's end is that limit: the data do not determine {names} (nor "
+            f"what moves with {'it' if len(warned) == 1 else 'them'}); read the point estimate with that caveat",
+            tuple(name for name, _ in warned)))
+    if noted:
+        diagnostics.append(Diagnostic(
+            "bootstrap_edge", "info",
+            "bootstrap refits at an edge of the parameter space: " + "; ".join(text for _, text in noted) + kept
+            + f"; fewer than the {tail:.1%} that would put an interval's end at the limit, so the intervals stand",
+            tuple(name for name, _ in noted)))
+    return record, diagnostics
 
 
 # ----------------------------------------------------------------------------- influence

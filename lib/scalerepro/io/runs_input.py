@@ -17,6 +17,12 @@ it is what distinguishes runs at the same (N, D).
 
 Options:
 
+- ``duplicate_rows``: rows of one run that repeat a checkpoint (the same run and the same
+  (N, D, C) or the same step), as resumed or restarted jobs log them. ``error`` (the default)
+  refuses them, naming ``--duplicate-rows``; ``last`` keeps the later row (larger step, then
+  later in the file), ``first`` the earlier one, ``mean`` averages their losses on the earlier
+  row's line. Every other row is recorded as dropped with the line kept; repeats whose losses
+  disagree beyond the run's checkpoint-to-checkpoint noise are a warning.
 - ``per_nd``: what to do with several runs at one (N, D) design point. ``None`` refuses
   (an error counting every group); ``best`` keeps the run with the lowest final loss (the
   others are dropped with that reason); ``mean`` averages the replicates row by row;
@@ -47,8 +53,13 @@ ROLES = {"N": "model size in parameters", "D": "training tokens", "C": "training
          "loss": "loss in nats per token", "run": "run id shared by a run's checkpoints",
          "step": "training step (orders a run's checkpoints)",
          "budget": "IsoFLOP budget in FLOPs the run was planned at (approach 2)"}
+ROLES["U"] = "unique training tokens (the data-constrained law; D / U = epochs)"
 RUN_ID_NAMES = ("run_id", "run")   # recognised as the run role without --columns
 PER_ND = ("best", "mean", "all")
+DUPLICATE_ROWS = ("error", "last", "first", "mean")
+#: Repeats of one checkpoint whose losses spread by more than this many times their run's
+#: checkpoint-to-checkpoint noise are a warning (see _disagreeing_repeats).
+REPEAT_DISAGREES = 4.0
 CHECKPOINTS = ("final", "all")
 HOLDOUT_KINDS = ("largest-compute",)
 #: Column names sweeps commonly use for each role, for the suggestions of a missing role.
@@ -65,6 +76,7 @@ COMMON_NAMES = {
     "budget": ("budget", "flops_budget", "compute_budget", "isoflop", "isoflop_budget", "target_flops",
                "budget_flops"),
 }
+COMMON_NAMES["U"] = ("unique", "unique_tokens", "n_unique_tokens", "unique_data", "tokens_per_epoch", "U_D")
 # Relative tolerance for "the same" N, D or compute (values written with ~10 digits).
 SAME = 1e-9
 TIED = 1e-6
@@ -103,7 +115,9 @@ def parse_holdout(text: str | None) -> int:
     return int(k)
 
 
-def check_options(per_nd=None, checkpoints="all", drop_highest_loss=0) -> None:
+def check_options(per_nd=None, checkpoints="all", drop_highest_loss=0, duplicate_rows="error") -> None:
+    if duplicate_rows not in DUPLICATE_ROWS:
+        raise ValueError(f"--duplicate-rows must be one of {', '.join(DUPLICATE_ROWS)}, got {duplicate_rows!r}")
     if per_nd is not None and per_nd not in PER_ND:
         raise ValueError(f"--per-nd must be one of {', '.join(PER_ND)}, got {per_nd!r}")
     if checkpoints not in CHECKPOINTS:
@@ -198,10 +212,10 @@ def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, ext
     if "run" in present:
         required["run"] = ROLES["run"]
         text = ("run",)
-    key = [r for r in ("N", "D", "C") if r in required] if "run" in present else []
     positive = [r for r in required if r not in ("run", "step")]
-    frame = read_runs_csv(path, columns, required=required, positive=positive, text=text, unique=key,
-                          run_id="run")
+    # rows repeating a run's checkpoint are found, and refused or resolved, by select_runs (--duplicate-rows)
+    frame = read_runs_csv(path, columns, required=required, positive=positive, text=text, unique=(),
+                          run_id=None)
     derived = []
     if "D" not in frame.columns and {"C", "N"} <= set(frame.columns):
         frame["D"] = optimal.tokens_from_flops(frame["C"], frame["N"])
@@ -213,6 +227,7 @@ def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, ext
         frame["run"] = frame["run"].astype(str)
     frame["line"] = frame.index + 2
     frame.attrs["derived"] = derived
+    frame.attrs["design_extra"] = ["U"] if "U" in law.inputs else []
     frame.attrs["roles"] = {role: next((c for c, r in columns.items() if r == role), role)
                             for role in ROLES if role in frame.columns}
     if "run" in frame.columns and "N" in frame.columns:
@@ -272,6 +287,7 @@ class PreparedRuns:
         """What the fit record and the checklist say about which points entered the fit."""
         return {"rows_read": int(len(self.source)), "rows_used": int(len(self.frame)),
                 "rows_held_out": int(0 if self.held is None else len(self.held)),
+                "duplicate_rows": self.options.get("duplicate_rows", "error"),
                 "per_nd": self.options.get("per_nd"), "checkpoints": self.options.get("checkpoints"),
                 "drop_highest_loss": int(self.options.get("drop_highest_loss") or 0),
                 "holdout": self.options.get("holdout"), "bootstrap_resamples": self.resampling,
@@ -335,8 +351,10 @@ def _final_rows(frame: pd.DataFrame) -> pd.Series:
 
 
 def _design_key(frame: pd.DataFrame) -> pd.Series:
-    """A run's design point as text: (N, D) of its final row, or the law's inputs."""
+    """A run's design point as text: (N, D) of its final row (and U, the unique tokens, when
+    the law reads them: runs at one (N, D) on different U are then distinct), or C."""
     cols = [c for c in ("N", "D") if c in frame.columns] or ["C"]
+    cols += [c for c in frame.attrs.get("design_extra", ()) if c in frame.columns]
     final = frame[_final_rows(frame)]
     runs = _run_labels(final)
     keys = pd.Series([", ".join(f"{c}={v:.10g}" for c, v in zip(cols, vals))
@@ -357,13 +375,33 @@ def _lines_text(lines, limit: int = 6) -> str:
 
 
 def _varying_columns(frame: pd.DataFrame, design: pd.Series, roles) -> list[str]:
-    """Extra columns that differ between runs at the same design point (what was swept)."""
-    extras = [c for c in frame.columns if c not in (*ROLES, "line") and c not in roles]
+    """Extra columns that differ between runs at the same design point (what was swept).
+
+    Not a role's column, nor one set aside for a role's explicit mapping (``loss (file)``),
+    nor an exact copy of a role's column (a second loss column equal to the loss): runs
+    always differ in their loss, which says nothing about what was swept."""
+    aside = set(frame.attrs.get("set_aside", {}).values())
+    extras = [c for c in frame.columns if c not in (*ROLES, "line") and c not in roles and c not in aside
+              and not _copies_a_role(frame, c)]
     varying = []
     for c in extras:
         if frame.groupby(design.to_numpy())[c].nunique(dropna=False).max() > 1:
             varying.append(c)
     return varying
+
+
+def _copies_a_role(frame: pd.DataFrame, column) -> bool:
+    """Whether ``column`` holds the same values as a role's column on every row (numbers
+    to the relative :data:`SAME` that makes two writings of one value equal)."""
+    values = frame[column]
+    for role in (r for r in ROLES if r in frame.columns):
+        other = frame[role]
+        if values.astype(str).equals(other.astype(str)):
+            return True
+        a, b = pd.to_numeric(values, errors="coerce"), pd.to_numeric(other, errors="coerce")
+        if a.notna().all() and b.notna().all() and np.allclose(a, b, rtol=SAME, atol=0):
+            return True
+    return False
 
 
 def _duplicate_error(frame: pd.DataFrame, design: pd.Series, dup: pd.Series, path) -> InputError:
@@ -387,14 +425,15 @@ def _duplicate_error(frame: pd.DataFrame, design: pd.Series, dup: pd.Series, pat
 
 
 def select_runs(frame: pd.DataFrame, *, per_nd: str | None = None, checkpoints: str = "all",
-                drop_highest_loss: int = 0, path=None) -> PreparedRuns:
+                drop_highest_loss: int = 0, path=None, duplicate_rows: str = "error") -> PreparedRuns:
     """Apply the options to a table from :func:`read_runs` (see the module docstring).
 
-    Order: checkpoints, then several runs per (N, D), then the K highest losses. Raises
-    :class:`InputError` when runs share a design point and ``per_nd`` is None, or when
-    ``drop_highest_loss`` would leave nothing.
+    Order: rows repeating a run's checkpoint, then checkpoints, then several runs per (N, D),
+    then the K highest losses. Raises :class:`InputError` when a run repeats a checkpoint and
+    ``duplicate_rows`` is ``error``, when runs share a design point and ``per_nd`` is None,
+    or when ``drop_highest_loss`` would leave nothing.
     """
-    check_options(per_nd, checkpoints, drop_highest_loss)
+    check_options(per_nd, checkpoints, drop_highest_loss, duplicate_rows)
     path = path or frame.attrs.get("file", "<runs>")
     source = frame
     work = frame.copy()
@@ -405,6 +444,10 @@ def select_runs(frame: pd.DataFrame, *, per_nd: str | None = None, checkpoints: 
         for i, line in zip(rows.index, rows["line"]):
             dropped.append({"index": int(i), "line": int(line), "reason": reason,
                             **{k: (v[i] if isinstance(v, (dict, pd.Series)) else v) for k, v in extra.items()}})
+
+    # 0. rows repeating a run's checkpoint (resumed or restarted jobs)
+    work, found = _resolve_repeats(work, duplicate_rows, path, drop)
+    diagnostics += found
 
     # 1. checkpoints
     runs = _run_labels(work)
@@ -481,9 +524,145 @@ def select_runs(frame: pd.DataFrame, *, per_nd: str | None = None, checkpoints: 
 
     groups, unit = _bootstrap_groups(work, per_nd, design)
     out = PreparedRuns(frame=work, dropped=dropped, diagnostics=diagnostics, groups=groups, unit=unit,
-                       options={"per_nd": per_nd, "checkpoints": checkpoints, "drop_highest_loss": k},
+                       options={"per_nd": per_nd, "checkpoints": checkpoints, "drop_highest_loss": k,
+                                "duplicate_rows": duplicate_rows},
                        source=source, path=Path(path) if path else None)
     return out
+
+
+def _repeat_groups(frame: pd.DataFrame) -> pd.Series:
+    """Per row, the label of the checkpoint it repeats, or -1 for a row that repeats nothing.
+
+    Rows of one run repeat a checkpoint when they have the same (N, D, C) (to 10 significant
+    digits) or the same step; chains of either link (connected components), so a row that
+    shares its step with one row and its D with another is one checkpoint with both. Without
+    run ids every row is its own run and nothing repeats."""
+    none = pd.Series(-1, index=frame.index)
+    if "run" not in frame.columns or len(frame) < 2:
+        return none
+    runs = frame["run"].astype(str).to_numpy()
+    values = [_key(frame[c]) for c in ("N", "D", "C") if c in frame.columns]
+    keys = [list(zip(runs, *values))]
+    if "step" in frame.columns:
+        keys.append(list(zip(runs, frame["step"].to_numpy())))
+    codes = [pd.factorize(pd.Series(k, dtype=object))[0] for k in keys]
+    if all(c.max() + 1 == len(frame) for c in codes):
+        return none
+    offsets = np.cumsum([0] + [c.max() + 1 for c in codes])
+    n = len(frame)
+    rows = np.concatenate([np.arange(n)] * len(codes))
+    cols = np.concatenate([c + o for c, o in zip(codes, offsets)]) + n
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + offsets[-1],) * 2)
+    component = connected_components(graph, directed=False)[1][:n]
+    sizes = np.bincount(component)
+    return pd.Series(np.where(sizes[component] > 1, component, -1), index=frame.index)
+
+
+def _later_order(frame: pd.DataFrame) -> list[str]:
+    """Columns that put a checkpoint's repeats from earlier to later: the step when the file
+    has one (a restart that re-logs a step writes the same step, so the file line decides)."""
+    return ["step", "line"] if "step" in frame.columns else ["line"]
+
+
+def _repeat_text(rows: pd.DataFrame) -> str:
+    """'lines 3036, 3114 (run 'x', step 2000)' for one repeated checkpoint."""
+    where = f"step {rows['step'].iloc[0]:g}" if "step" in rows.columns else _short(", ".join(
+        f"{c}={rows[c].iloc[0]:.10g}" for c in ("N", "D") if c in rows.columns))
+    return f"lines {_lines_text(rows['line'], 4)} (run {rows['run'].iloc[0]!r}, {where})"
+
+
+def _repeats_error(frame: pd.DataFrame, labels: pd.Series, path) -> InputError:
+    repeated = frame[labels >= 0]
+    groups = list(repeated.groupby(labels[labels >= 0].to_numpy(), sort=False))
+    shown = [_repeat_text(g) for _, g in groups[:3]]
+    more = f"; and {len(groups) - len(shown)} more" if len(groups) > len(shown) else ""
+    return InputError(str(path), [
+        f"repeated checkpoints: {len(repeated)} rows repeat a checkpoint of their run (the same run and the same "
+        f"N, D, C or step), {len(groups)} checkpoint(s) of {repeated['run'].nunique()} run(s): "
+        f"{'; '.join(shown)}{more}. Resumed or restarted jobs log a step again. Choose which row enters the "
+        "fit: --duplicate-rows last (the later row: larger step, then later in the file), --duplicate-rows first "
+        "(the earlier row) or --duplicate-rows mean (their mean loss); the others are recorded as dropped"])
+
+
+def _resolve_repeats(frame: pd.DataFrame, mode: str, path, drop) -> tuple[pd.DataFrame, list[Diagnostic]]:
+    """Refuse (``error``) or resolve rows repeating a run's checkpoint; ``drop(rows, reason,
+    **extra)`` records each row left out. Returns the rows kept and the diagnostics."""
+    labels = _repeat_groups(frame)
+    if not (labels >= 0).any():
+        return frame, []
+    if mode == "error":
+        raise _repeats_error(frame, labels, path)
+    repeated = frame[labels >= 0]
+    out = frame.copy()
+    folded = []
+    reasons = {"last": "repeats a checkpoint of its run; the later row is kept (--duplicate-rows last)",
+               "first": "repeats a checkpoint of its run; the earlier row is kept (--duplicate-rows first)",
+               "mean": "repeats a checkpoint of its run; averaged into the earlier row (--duplicate-rows mean)"}
+    for _, g in repeated.groupby(labels[repeated.index].to_numpy(), sort=False):  # in file order
+        g = g.sort_values(_later_order(g), kind="stable")
+        kept = g.index[-1] if mode == "last" else g.index[0]
+        others = g.drop(index=kept)
+        if mode == "mean":
+            out.loc[kept, "loss"] = float(g["loss"].mean())
+            drop(others, reasons[mode], into_line=int(g.loc[kept, "line"]), loss=others["loss"])
+        else:
+            drop(others, reasons[mode], kept_line=int(g.loc[kept, "line"]), loss=others["loss"])
+        folded += list(others.index)
+    out = out.drop(index=folded)
+    n_groups = int(labels[labels >= 0].nunique())
+    kept_what = {"last": "kept the later row of each", "first": "kept the earlier row of each",
+                 "mean": "averaged the losses of each on its earlier row's line"}[mode]
+    runs = sorted(repeated["run"].unique())
+    diagnostics = [Diagnostic(
+        "duplicate_rows", "info",
+        f"{n_groups} checkpoint(s) of {len(runs)} run(s) are logged more than once ({len(repeated)} rows; resumed "
+        f"or restarted jobs): --duplicate-rows {mode} {kept_what} and left out the other {len(folded)} rows",
+        tuple(f"run {r}" for r in runs[:50]))]
+    diagnostics += _disagreeing_repeats(frame, labels)
+    return out, diagnostics
+
+
+def _disagreeing_repeats(frame: pd.DataFrame, labels: pd.Series) -> list[Diagnostic]:
+    """A warning naming the repeated checkpoints whose losses disagree beyond their run's noise.
+
+    The noise is a robust scale of the run's successive-checkpoint loss differences: 1.4826
+    times their median absolute deviation (the standard deviation for normal errors). Each
+    difference is the training trend plus the difference of two evaluation errors, so this
+    scale estimates sqrt(2) s for evaluation noise of sd s (more where the trend changes),
+    and the loss difference of two honest logs of one checkpoint has that same sd sqrt(2) s.
+    :data:`REPEAT_DISAGREES` (4) scales is a four-sigma outlier for an honest repeat (a
+    false alarm about 6e-5 per repeat), so a repeat beyond it came from another trajectory:
+    a restart that diverged. A run with fewer than four distinct checkpoints takes the
+    median of the other runs' scales; with none, any difference beyond the digits written
+    (1e-6 relative) counts.
+    """
+    order = ["step"] if "step" in frame.columns else [c for c in ("D", "C") if c in frame.columns][:1]
+    distinct = frame[(labels < 0) | ~labels.duplicated()].sort_values([*order, "line"], kind="stable")
+    runs = distinct["run"].to_numpy()
+    changes = distinct.groupby(runs)["loss"].diff()
+    by_run = changes.groupby(runs)
+    deviation = (changes - by_run.transform("median")).abs().groupby(runs)
+    scale = (1.4826 * deviation.median()).where(by_run.count() >= 3).dropna()
+    pooled = float(scale.median()) if len(scale) else 0.0
+    found, subjects = [], []
+    for _, g in frame[labels >= 0].groupby(labels[labels >= 0].to_numpy(), sort=False):
+        run = g["run"].iloc[0]
+        noise = float(scale.get(run, pooled))
+        spread = float(g["loss"].max() - g["loss"].min())
+        if spread > max(REPEAT_DISAGREES * noise, 1e-6 * float(g["loss"].abs().max())):
+            found.append(f"{_repeat_text(g)}: losses {', '.join(f'{v:.5g}' for v in g['loss'])} (spread "
+                         f"{spread:.3g}; the run's checkpoint-to-checkpoint noise {noise:.3g})")
+            subjects += [f"line {n}" for n in g["line"]]
+    if not found:
+        return []
+    more = f"; and {len(found) - 5} more" if len(found) > 5 else ""
+    return [Diagnostic(
+        "duplicate_rows", "warning",
+        f"{len(found)} repeated checkpoint(s) disagree in loss by more than {REPEAT_DISAGREES:g}x their run's "
+        f"checkpoint-to-checkpoint noise (a robust scale of its successive-checkpoint loss differences) -- a "
+        f"restarted run that diverged, or a different evaluation? {'; '.join(found[:5])}{more}. "
+        "The row --duplicate-rows keeps decides which trajectory enters the fit; check these runs' logs",
+        tuple(subjects[:50]))]
 
 
 def _edge_of_sweep(frame, design, keep, swept) -> list[Diagnostic]:
@@ -554,34 +733,47 @@ def _bootstrap_groups(frame: pd.DataFrame, per_nd, design) -> tuple[np.ndarray |
 
 
 def from_frame(frame: pd.DataFrame, name: str, *, per_nd: str | None = None, checkpoints: str = "all",
-               drop_highest_loss: int = 0) -> PreparedRuns:
+               drop_highest_loss: int = 0, duplicate_rows: str = "error") -> PreparedRuns:
     """A table already in memory (a registry dataset, in file order) through the same
     selection as a CSV: role-named columns (N, D and/or C, loss; optional run, step) get
     ``line`` (the file line, header = line 1) and C = 6ND when absent, then
     :func:`select_runs`. ``name`` labels the rows in messages and records."""
-    check_options(per_nd, checkpoints, drop_highest_loss)
+    check_options(per_nd, checkpoints, drop_highest_loss, duplicate_rows)
     table = frame.reset_index(drop=True).copy()
     table["line"] = np.arange(len(table)) + 2
     if "C" not in table.columns and {"N", "D"} <= set(table.columns):
         table["C"] = optimal.training_flops(table["N"], table["D"])
     table.attrs = {**frame.attrs, "roles": {r: r for r in ROLES if r in table.columns}}
     prepared = select_runs(table, per_nd=per_nd, checkpoints=checkpoints, drop_highest_loss=drop_highest_loss,
-                           path=name)
+                           path=name, duplicate_rows=duplicate_rows)
     prepared.path = None
     prepared.options["source"] = name
     return prepared
 
 
 def prepare_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, per_nd: str | None = None,
-                 checkpoints: str = "all", drop_highest_loss: int = 0, extra_roles=()) -> PreparedRuns:
+                 checkpoints: str = "all", drop_highest_loss: int = 0, extra_roles=(),
+                 duplicate_rows: str = "error") -> PreparedRuns:
     """Read, validate and select: :func:`read_runs` then :func:`select_runs`."""
-    check_options(per_nd, checkpoints, drop_highest_loss)
+    check_options(per_nd, checkpoints, drop_highest_loss, duplicate_rows)
     frame = read_runs(path, law, columns, extra_roles=extra_roles)
     prepared = select_runs(frame, per_nd=per_nd, checkpoints=checkpoints,
-                           drop_highest_loss=drop_highest_loss, path=path)
+                           drop_highest_loss=drop_highest_loss, path=path, duplicate_rows=duplicate_rows)
+    prepared.diagnostics[:0] = set_aside_diagnostics(frame)
     prepared.options["columns"] = dict(columns or {})
     prepared.notes = list(frame.attrs.get("warnings", []))
     return prepared
+
+
+def set_aside_diagnostics(frame: pd.DataFrame) -> list[Diagnostic]:
+    """One ``column_mapping`` info per file column that --columns displaced: the explicit
+    mapping wins, and the other column is kept under the name given here (see
+    :func:`scalerepro.io.validate.set_aside_names`)."""
+    roles = frame.attrs.get("roles", {})
+    return [Diagnostic("column_mapping", "info",
+                       f"--columns maps {role} to {roles.get(role, role)!r}; the file's own column {role!r} is "
+                       f"not used for it and is kept as {new!r}", (role, new))
+            for role, new in frame.attrs.get("set_aside", {}).items()]
 
 
 # ----------------------------------------------------------------------------- hold-out

@@ -311,6 +311,8 @@ def read_runs_csv(
     in ``text``). Messages name the
     columns as they are spelled in the file. Any read or validation failure is an
     :class:`InputError`; unit slips are warned about and listed in ``df.attrs["warnings"]``.
+    A file column already named like a mapping's target is kept under another name
+    (:func:`set_aside_names`), listed in ``df.attrs["set_aside"]``.
     """
     path = Path(path)
     columns = dict(columns or {})
@@ -323,13 +325,9 @@ def read_runs_csv(
         raise InputError(str(path), [_read_problem(path, sep, error)]) from error
 
     header = [str(c) for c in df.columns]
-    collisions = [
-        f"column mapping {src!r} -> {dst!r} collides with the existing column {dst!r}"
-        for src, dst in columns.items()
-        if dst in header and dst != src and src in header
-    ]
-    if collisions:
-        raise InputError(str(path), collisions)
+    set_aside = set_aside_names(header, columns)
+    if set_aside:
+        df = df.rename(columns=set_aside)
     in_file = {dst: src for src, dst in columns.items()}
 
     def spelled(name: str) -> str:
@@ -356,5 +354,27 @@ def read_runs_csv(
     df = df.rename(columns=columns)
     for column in set(required) - text:
         df[column] = _coerce(df[column])
-    df.attrs.update(file=str(path), warnings=[str(w) for w in warnings_])
+    df.attrs.update(file=str(path), warnings=[str(w) for w in warnings_], set_aside=set_aside)
     return df
+
+
+#: What a file column named like a mapped target is renamed to: ``loss`` -> ``loss (file)``.
+SET_ASIDE = "{} (file)"
+
+
+def set_aside_names(header: Sequence[str], columns: Mapping[str, str]) -> dict[str, str]:
+    """An explicit mapping wins: ``{name in the file: new name}`` for each file column that
+    is named like a mapping's target (``loss`` when ``{"C4 Eval Loss": "loss"}`` is asked)
+    and is not itself mapped elsewhere. It is kept, under :data:`SET_ASIDE` (numbered if
+    that name is taken too), rather than refusing the mapping: the user said which column
+    holds the role, and editing the file to remove the other one is not theirs to do."""
+    taken = set(header)
+    out: dict[str, str] = {}
+    for src, dst in columns.items():
+        if dst in taken and dst != src and src in header and dst not in columns and dst not in out:
+            new, k = SET_ASIDE.format(dst), 2
+            while new in taken or new in columns:
+                new, k = f"{dst} (file {k})", k + 1
+            out[dst] = new
+            taken.add(new)
+    return out

@@ -25,6 +25,7 @@ from importlib import resources
 
 import yaml
 
+from ..core.identifiability import UNBOUNDED
 from ..errors import ChecklistError
 
 STATUSES = ("recorded", "declared", "not_reported_by_original", "missing")
@@ -178,6 +179,8 @@ def _points(rec):
         text += (f"; several runs per (N, D): {selection.get('per_nd') or 'none in the data'}, "
                  f"checkpoints: {selection.get('checkpoints')}, highest losses dropped: "
                  f"{selection.get('drop_highest_loss', 0)}")
+        if selection.get("duplicate_rows") not in (None, "error"):  # a file that repeats checkpoints
+            text += f", repeated checkpoints: --duplicate-rows {selection['duplicate_rows']}"
     return text
 
 
@@ -213,6 +216,8 @@ def _optimizer(run):
         outcome = fits[0][1].get("outcome") or ""
         if outcome.startswith("not identified"):
             parts.append(f"outcome {outcome.upper()} (see the diagnostics)")
+        elif UNBOUNDED in outcome:
+            parts.append(f"outcome {outcome.partition('; ')[2].upper()} (see the not_identified warning)")
     elif fits:
         parts.append(f"{len(fits) - len(failed)} of {len(fits)} fits converged"
                      + (f"; DID NOT CONVERGE: {', '.join(failed)}" if failed else ""))

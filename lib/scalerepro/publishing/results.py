@@ -126,6 +126,7 @@ class Recorder:
         self.warnings: list[str] = []
         self.checklist = None
         self.seconds: dict[str, float] = {}
+        self.diagnostics: list[dict] = []
 
     # ------------------------------------------------------------------ recording
 
@@ -193,6 +194,13 @@ class Recorder:
         """Store a DataFrame as a list of row records."""
         self.tables[name] = frame.to_dict(orient="records")
 
+    def add_diagnostic(self, diagnostic) -> None:
+        """Record a finding about the analysis (a :class:`~scalerepro.diagnostics.Diagnostic`),
+        shown first in the report; e.g. a parameter the data do not identify."""
+        record = diagnostic.record()
+        if record not in self.diagnostics:
+            self.diagnostics.append(record)
+
     def warn(self, message: str) -> None:
         if message not in self.warnings:
             self.warnings.append(str(message))
@@ -232,7 +240,8 @@ class Recorder:
                 "claims": [self._evaluate(c) for c in self.spec.claims],
                 "checklist": self.checklist, "figures": self.figures, "tables": self.tables,
                 "warnings": warnings, "notebook_environment": environment(),
-                "timing": {"computations_seconds": self.seconds}}
+                "timing": {"computations_seconds": self.seconds},
+                **({"diagnostics": list(self.diagnostics)} if self.diagnostics else {})}
 
     def write(self) -> dict:
         """Evaluate every spec claim, fill the checklist and write ``out_dir/results.json`` atomically."""

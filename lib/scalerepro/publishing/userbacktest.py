@@ -1,7 +1,7 @@
 """Would the law have predicted your largest runs? ``scalerepro backtest``.
 
 1. read, validate and choose the points exactly as ``scalerepro fit`` does
-   (:func:`scalerepro.io.runs_input.prepare_runs`: the same ``--columns``, ``--per-nd``,
+   (:func:`scalerepro.io.runs_input.prepare_runs`: the same ``--columns``, ``--duplicate-rows``, ``--per-nd``,
    ``--checkpoints``, ``--drop-highest-loss``);
 2. fold by compute and score every method on every fold
    (:func:`scalerepro.analyses.backtest.run_backtest`: one task per (method, fold), on Dask
@@ -37,7 +37,8 @@ class UserBacktest:
 
 
 def backtest_runs(path, columns: dict[str, str] | None = None, per_nd: str | None = None, checkpoints: str = "all",
-                  drop_highest_loss: int = 0, methods: str = "default", folds: int = backtest.DEFAULT_FOLDS,
+                  drop_highest_loss: int = 0, duplicate_rows: str = "error", methods: str = "default",
+                  folds: int = backtest.DEFAULT_FOLDS,
                   cutoffs=None, n_bootstrap: int = backtest.N_BOOTSTRAP, seed: int = 0, client=None,
                   progress: bool = False) -> UserBacktest:
     """Read the runs as ``scalerepro fit`` does and backtest ``methods`` on compute folds
@@ -46,7 +47,7 @@ def backtest_runs(path, columns: dict[str, str] | None = None, per_nd: str | Non
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     path = Path(path)
     prepared = runs_input.prepare_runs(path, laws.Chinchilla(), columns, per_nd=per_nd, checkpoints=checkpoints,
-                                       drop_highest_loss=drop_highest_loss)
+                                       drop_highest_loss=drop_highest_loss, duplicate_rows=duplicate_rows)
     result = backtest.run_backtest(prepared, which=methods, k=folds, cutoffs=cutoffs, n_bootstrap=n_bootstrap,
                                    seed=seed, client=client, progress=progress)
     return UserBacktest(path, sha256_file(path), prepared, result, started, time.perf_counter() - t0)

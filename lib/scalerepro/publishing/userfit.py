@@ -60,6 +60,8 @@ ROLES, PER_ND, CHECKPOINTS = runs_input.ROLES, runs_input.PER_ND, runs_input.CHE
 parse_columns, parse_holdout, read_runs = runs_input.parse_columns, runs_input.parse_holdout, runs_input.read_runs
 #: A derived optimum more than this factor outside the fitted runs' range is a warning.
 FAR_OUTSIDE = 10.0
+#: The outcome's words for parameters the bootstrap does not bound (the CLI's headline reads them).
+UNBOUNDED = identifiability.UNBOUNDED
 #: What the allocation N_opt(C), D_opt(C) depends on (not E).
 ALLOCATION_PARAMETERS = ("A", "B", "alpha", "beta")
 #: The allocation depends on an unidentified parameter when its exponent a moves by more
@@ -124,9 +126,13 @@ class UserFit:
 
     @property
     def outcome(self) -> str:
-        """'converged', 'not identified: B, beta', or the fit's own outcome."""
+        """'converged', 'not identified: B, beta', 'converged; not bounded by the bootstrap:
+        E' (a ``not_identified`` warning of :func:`scalerepro.core.identifiability.bootstrap_edges`),
+        or the fit's own outcome."""
         if self.identifiability is not None and self.identifiability.outcome == "not identified":
             return "not identified: " + ", ".join(self.identifiability.unidentified)
+        if self.identifiability is not None and self.identifiability.unbounded:
+            return f"{self.result.outcome}; {UNBOUNDED}: " + ", ".join(self.identifiability.unbounded)
         return self.result.outcome
 
     def record(self) -> dict:
@@ -188,12 +194,13 @@ class UserFit:
 def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = None, holdout: int = 0,
              n_bootstrap: int = 1000, seed: int = 0, budgets=None, starts=None, progress: bool = False,
              per_nd: str | None = None, checkpoints: str = "all", drop_highest_loss: int = 0,
-             about=None, approach: str = "3", isoflop_budgets=None, client=None, targets=None) -> UserFit:
+             about=None, approach: str = "3", isoflop_budgets=None, client=None,
+             duplicate_rows: str = "error", envelope: str | None = None, targets=None) -> UserFit:
     """Validate, choose points, check the design, fit, check identifiability, bootstrap,
     validate on held-out runs, and compute the allocation.
 
     form: a name from :data:`scalerepro.analyses.law_registry.LAWS`. columns: file column -> role (see
-    :func:`parse_columns`). per_nd, checkpoints, drop_highest_loss: see
+    :func:`parse_columns`). duplicate_rows, per_nd, checkpoints, drop_highest_loss: see
     :mod:`scalerepro.io.runs_input`. starts: optional start grid (default: the law's own grid).
     budgets: compute budgets for the allocation table (default: the largest fitted compute,
     10x and 100x it). about: a YAML file of checklist answers the data cannot give
@@ -203,6 +210,8 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
     beside it, on the same rows); isoflop_budgets: approach 2's budgets when the file has
     no budget column (:mod:`scalerepro.analyses.userapproaches`).
     client: a Dask client or --scheduler value to bootstrap on (:func:`scalerepro.core.bootstrap.bootstrap`).
+    envelope: approach 1's envelope method, "grid" or "lower_hull" (default: grid alone for
+    approach 1, both side by side for ``all``; :func:`userapproaches.envelopes`).
     targets: a CSV of (N, D or C[, run]) to predict the loss at, with confidence and prediction
     intervals (:mod:`scalerepro.publishing.userpredict`); read before anything is fitted.
     """
@@ -212,6 +221,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
 
     t0 = time.perf_counter()
     chosen = userapproaches.selected(approach)
+    envelope_methods = userapproaches.envelopes(chosen, envelope)
     declared = load_about(about) if about is not None else {}
     path = Path(path)
     # approaches 1 and 2 alone read the roles of the Chinchilla form: N, loss, D or C
@@ -224,18 +234,21 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
                          f"beside approaches 1 and 2; form {form!r} is not that law: use --form chinchilla")
     with _quiet_numpy():
         prepared = runs_input.prepare_runs(path, law, columns, per_nd=per_nd, checkpoints=checkpoints,
-                                           drop_highest_loss=drop_highest_loss,
+                                           drop_highest_loss=drop_highest_loss, duplicate_rows=duplicate_rows,
                                            extra_roles=userapproaches.extra_roles(chosen, isoflop_budgets))
         prepared = runs_input.split_holdout(prepared, holdout)
         train, held = prepared.frame, prepared.held
         options = {"form": form if 3 in chosen else None, "columns": columns or {}, "holdout": holdout,
                    "per_nd": per_nd, "checkpoints": checkpoints, "drop_highest_loss": int(drop_highest_loss),
-                   "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets, "approach": approach,
+                   "duplicate_rows": duplicate_rows, "n_bootstrap": n_bootstrap, "seed": seed, "budgets": budgets,
+                   "approach": approach,
                    "isoflop_budgets": list(isoflop_budgets) if isoflop_budgets else None,
+                   "envelope": list(envelope_methods) or None,
                    **({"about": str(about)} if about is not None else {})}
         if 3 not in chosen:
             fits, found = userapproaches.run(prepared, chosen, isoflop_budgets=isoflop_budgets,
-                                             n_bootstrap=n_bootstrap, seed=seed, progress=progress)
+                                             n_bootstrap=n_bootstrap, seed=seed, progress=progress,
+                                             envelope=envelope)
             return UserFit(path=path, sha256=sha256_file(path), law=law, frame=prepared.source, train=train,
                            held=held, result=None, boot=None, holdout=_holdout_table(None, law, None),
                            allocation=None, options=options, warnings=list(prepared.notes), prepared=prepared,
@@ -259,6 +272,8 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
                              derived=derived, progress=progress, client=client)
             boot.resampling = prepared.resampling
             diagnostics += _bootstrap_diagnostics(boot, prepared)
+            ident.bootstrap_edges, found = identifiability.bootstrap_edges(boot, law, y, skip=ident.unidentified)
+            diagnostics += found
             if ident.outcome == "identified":  # a quantity the data do not determine has no influence to measure
                 ident.influence, found = _influence(result, X, y, prepared, boot, law)
                 diagnostics += found
@@ -279,11 +294,11 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
         if len(chosen) > 1:
             fits, found = userapproaches.run(prepared, chosen, isoflop_budgets=isoflop_budgets,
                                              n_bootstrap=n_bootstrap, seed=seed, law_fit=result, boot=boot,
-                                             progress=progress)
+                                             progress=progress, envelope=envelope)
             diagnostics += found
     options["budgets"] = budgets
     if 3 in chosen and len(chosen) == 1:   # today's record, unchanged
-        options = {k: v for k, v in options.items() if k not in ("approach", "isoflop_budgets")}
+        options = {k: v for k, v in options.items() if k not in ("approach", "isoflop_budgets", "envelope")}
     if targets is not None:
         options["predict"] = str(targets)
     return UserFit(path=path, sha256=sha256_file(path), law=law, frame=prepared.source, train=train, held=held,
@@ -484,6 +499,16 @@ def _spec(uf: UserFit) -> Spec:
                            else "."))
 
 
+def status(diagnostics) -> str:
+    """A user fit's ``results.json`` status, the report's and ``--strict``'s: "not identified"
+    when any diagnostic says so at warning or error severity (a parameter, the allocation, or
+    a parameter the bootstrap does not bound), "errors" for other errors, else "ok"."""
+    records = [d.record() if isinstance(d, Diagnostic) else d for d in diagnostics]
+    if any(d["code"] == "not_identified" and d["severity"] != "info" for d in records):
+        return "not identified"
+    return "errors" if any(d["severity"] == "error" for d in records) else "ok"
+
+
 def _results_json(uf: UserFit) -> dict:
     rec = Recorder("fit", out_dir=".", parameters=json_safe(uf.options), spec=_spec(uf))
     rec.add_dataset({"dataset": "user", "file": str(uf.path.resolve()), "sha256": uf.sha256})
@@ -494,7 +519,7 @@ def _results_json(uf: UserFit) -> dict:
     results = rec.results()
     results["timing"].update(seconds=round(uf.seconds, 3), end=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     results["replication"] = None
-    results["status"] = "ok"
+    results["status"] = status(uf.diagnostics)
     results["diagnostics"] = [d.record() for d in uf.diagnostics]
     results["identifiability"] = uf.identifiability.record() if uf.identifiability else None
     results["data"][0]["rows"] = len(uf.frame)

@@ -4,7 +4,7 @@ A researcher about to trust a fit of their sweep wants to know which choices it 
 This runs the (Mis)Fitting survey's choices one at a time on the user's CSV:
 
 1. read, validate and choose the default's points exactly as ``scalerepro fit`` does
-   (:func:`scalerepro.io.runs_input.prepare_runs`: the same ``--columns``, ``--per-nd``,
+   (:func:`scalerepro.io.runs_input.prepare_runs`: the same ``--columns``, ``--duplicate-rows``, ``--per-nd``,
    ``--checkpoints``, ``--drop-highest-loss``; nothing is dropped unless asked);
 2. build every variant group (:func:`scalerepro.analyses.sensitivity.user_variants`), leaving out a
    variant that coincides with the default under these options, or one whose group cannot
@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..core import laws
 from ..io import runs_input
-from ..analyses import sensitivity
+from ..analyses import sensitivity, userapproaches
 from ..io.data import sha256_file
 from ..diagnostics import Diagnostic, sorted_by_severity
 from .results import environment, json_safe, write_report_and_results
@@ -163,6 +163,7 @@ class UserSensitivity:
     seconds: float
     started: str
     warnings: list[str] = field(default_factory=list)
+    envelopes: list = field(default_factory=list)     # approach 1 by each envelope method (AllocationFit)
 
     def record(self) -> dict:
         """``results.json`` content, as every result serialises (``record()``): each variant's
@@ -184,7 +185,7 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
                      n_bootstrap_scipy: int = N_BOOTSTRAP_SCIPY, scipy_starts: int = 20,
                      screened_starts: int = sensitivity.SCREENED_STARTS, grid_axes: dict | None = None,
                      seed: int = 0, include_unidentified: bool = False, groups=None,
-                     progress: bool = False, client=None) -> UserSensitivity:
+                     progress: bool = False, client=None, duplicate_rows: str = "error") -> UserSensitivity:
     """Prepare the runs, fit every variant, and compute the spread (see the module doc).
 
     grid_axes: start-grid axes (a, b, e, alpha, beta lists; default Hoffmann's 4500-point
@@ -204,7 +205,7 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         prepared = runs_input.prepare_runs(path, law, columns, per_nd=per_nd, checkpoints=checkpoints,
-                                           drop_highest_loss=drop_highest_loss)
+                                           drop_highest_loss=drop_highest_loss, duplicate_rows=duplicate_rows)
         n_column, found = alternative_counts(prepared, alt_params)
         variants, not_applicable = sensitivity.user_variants(prepared, scipy_starts=scipy_starts,
                                                              screened_starts=screened_starts, n_column=n_column)
@@ -223,7 +224,9 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
         result = sensitivity.run_variants(prepared, variants, options, progress=tick, client=client)
         bar.update(bar.total - bar.n)
         bar.close()
-    diagnostics = list(prepared.diagnostics) + found + screening_check(result, screened_starts)
+    envelope_fits, envelope_notes = envelope_choice(prepared, n_bootstrap=n_bootstrap_variants, seed=seed)
+    diagnostics = (list(prepared.diagnostics) + found + screening_check(result, screened_starts)
+                   + envelope_notes)
     summary = runs_input.dropped_summary(prepared.dropped, len(prepared.source))
     if summary is not None:  # the rows are listed in results.json under points_dropped
         diagnostics.append(Diagnostic(summary.code, summary.severity, summary.message.replace(
@@ -237,9 +240,19 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
                else "and are left out of the spread (see each variant's diagnostics; --include-unidentified "
                     "puts them back)") + ": " + "; ".join(unidentified[:8])
             + (f" and {len(unidentified) - 8} more" if len(unidentified) > 8 else ""), tuple(unidentified)))
+    runaway = [(r.variant.name, r.identifiability.unbounded) for r in result.results.values()
+               if r.identified and r.identifiability is not None and r.identifiability.unbounded]
+    if runaway:
+        diagnostics.append(Diagnostic(
+            "not_identified", "warning",
+            f"the bootstraps of {len(runaway)} of {len(result.results)} variants do not bound a parameter (too many "
+            "refits ran it to the edge of the parameter space, so its interval reaches that limit; see each "
+            "variant's diagnostics): " + "; ".join(f"{name} ({', '.join(params)})" for name, params in runaway[:8])
+            + (f" and {len(runaway) - 8} more" if len(runaway) > 8 else ""), tuple(name for name, _ in runaway)))
     return UserSensitivity(
         path=path, sha256=sha256_file(path), prepared=prepared, result=result,
-        options={"columns": columns or {}, "per_nd": per_nd, "checkpoints": checkpoints,
+        options={"columns": columns or {}, "duplicate_rows": duplicate_rows, "per_nd": per_nd,
+                 "checkpoints": checkpoints,
                  "drop_highest_loss": int(drop_highest_loss), "budgets": budgets, "alt_params": n_column,
                  "n_bootstrap": n_bootstrap, "n_bootstrap_variants": n_bootstrap_variants,
                  "n_bootstrap_scipy": n_bootstrap_scipy, "scipy_starts": scipy_starts,
@@ -247,7 +260,7 @@ def sensitivity_runs(path, columns: dict[str, str] | None = None, *, per_nd: str
                  "groups": list(groups) if groups else "all",
                  "start_grid": "Hoffmann et al. (4500 points)" if grid_axes is None else grid_axes},
         not_applicable=not_applicable, diagnostics=sorted_by_severity(diagnostics),
-        seconds=time.perf_counter() - t0, started=started, warnings=list(prepared.notes))
+        seconds=time.perf_counter() - t0, started=started, warnings=list(prepared.notes), envelopes=envelope_fits)
 
 
 # ----------------------------------------------------------------------------- records
@@ -271,6 +284,15 @@ def spread_records(table: pd.DataFrame, budgets, include_unidentified: bool) -> 
     return out
 
 
+def status(default) -> str:
+    """The analysis' status, the report's and ``--strict``'s: that of its default fit, the
+    baseline every variant is measured against: "not identified" when the fit's checks say
+    so or its bootstrap does not bound a parameter, else "ok"."""
+    if default is None:
+        return "not identified"
+    return "ok" if default.identified and default.row.get("bounded", True) else "not identified"
+
+
 def _results_json(us: UserSensitivity) -> dict:
     result = us.result
     budgets = list(result.budgets)
@@ -285,7 +307,7 @@ def _results_json(us: UserSensitivity) -> dict:
     n_runs = int(runs_input.run_labels(frame).nunique())
     out = {
         "kind": "sensitivity", "title": f"Sensitivity of the compute-optimal allocation: {us.path.name}",
-        "replication": None, "status": "ok",
+        "replication": None, "status": status(default),
         "purpose": ("The (Mis)Fitting survey's fitting choices, one at a time, on these runs: how far does each "
                     "move the compute-optimal allocation? A variant the data do not identify is listed but left "
                     "out of the spread" + (" (included here: --include-unidentified)" if include else "") + "."),
@@ -299,6 +321,7 @@ def _results_json(us: UserSensitivity) -> dict:
         "variants": records,
         "skipped": result.skipped + us.not_applicable,
         "spread": spread,
+        "approach1_envelopes": [userapproaches.record(f) for f in us.envelopes],
         "diagnostics": [d.record() for d in us.diagnostics],
         "warnings": list(us.warnings),
         "timing": {"start": us.started, "seconds": round(us.seconds, 3),
@@ -334,3 +357,26 @@ def write_outputs(us: UserSensitivity, out_dir) -> dict:
 def run(path, out_dir, **options) -> dict:
     """The whole ``scalerepro sensitivity``: :func:`sensitivity_runs` then :func:`write_outputs`."""
     return write_outputs(sensitivity_runs(path, **options), out_dir)
+
+
+# ----------------------------------------------------------------------------- approach 1's envelope
+def envelope_choice(prepared: runs_input.PreparedRuns, *, n_bootstrap: int, seed: int) -> tuple[list, list]:
+    """Approach 1 on the default's rows by each envelope method (Hoffmann's grid, McLeish et
+    al.'s lower convex hull), side by side: a fitting choice of approach 1 that moves its
+    exponent (:func:`scalerepro.analyses.approaches.approach1`). Returns ``(fits,
+    diagnostics)``; when approach 1 cannot be made on these rows, no fits and one info
+    diagnostic saying why."""
+    from ..analyses import approaches
+
+    runs = prepared.frame[[c for c in ("N", "D", "C", "loss", "run") if c in prepared.frame.columns]]
+    fits = []
+    try:
+        for method in approaches.ENVELOPES:
+            fits.append(approaches.approach1(runs, envelope=method, n_resamples=n_bootstrap, seed=seed))
+    except approaches.ApproachError as exc:
+        return [], [Diagnostic("envelope_choice", "info", f"approach 1's envelope choice not shown: {exc}", ())]
+    a = {f.envelope: f.a for f in fits}
+    return fits, [Diagnostic(
+        "envelope_choice", "info",
+        f"approach 1's envelope is a fitting choice: a = {a['grid']:.4f} by the per-compute grid minimum, "
+        f"{a['lower_hull']:.4f} by the lower convex hull (approach1_envelopes in results.json)", ("envelope",))]
