@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 from scalerepro.io import runs_input
-from scalerepro.publishing import userbacktest, userfit
+from scalerepro.publishing import userfit
+from scalerepro.runs import backtest as userbacktest
 
 CSV = Path(__file__).resolve().parents[1] / "data" / "examples" / "lr_sweep.csv"
 COLUMNS = runs_input.parse_columns("N=params,D=tokens,loss=eval_loss,run=run_name")

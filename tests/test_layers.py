@@ -9,6 +9,8 @@ The layers are the package's folders, bottom to top (docs/design.md draws them):
   analyses    IsoFLOP and the three approaches, accounting, loss-to-loss, sensitivity,
               and the papers' own forms and tables (Kaplan, Porian), the law registry
   publishing  specs, records, checklist, figures, reports, the runner, own-run reports
+  runs        the commands on a user's own runs, one module each (``backtest``; fit,
+              approaches and sensitivity are to move here from publishing and analyses)
   cli         the command line (``scalerepro/cli.py``)
 A module at the top of the package other than the base ones and the CLI fails this test:
 new work goes into the folder of its layer.
@@ -20,7 +22,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lib" / "scalerepro"
-ORDER = ["base", "core", "io", "analyses", "publishing", "cli"]
+ORDER = ["base", "core", "io", "analyses", "publishing", "runs", "cli"]
 TOP_LEVEL = {"__init__": "base", "errors": "base", "diagnostics": "base", "summary": "base", "cli": "cli"}
 
 

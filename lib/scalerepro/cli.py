@@ -753,7 +753,7 @@ def add_backtest(sub):
 
 def cmd_backtest(args) -> int:
     from .io import runs_input
-    from .publishing import userbacktest
+    from .runs import backtest as userbacktest
 
     try:
         columns = runs_input.parse_columns(args.columns)

@@ -1,5 +1,8 @@
 """Would the law have predicted your largest runs? ``scalerepro backtest``.
 
+The command's orchestration (the ``runs`` layer): the figures and the HTML are rendered by
+:mod:`scalerepro.publishing.backtest_figures` and :func:`scalerepro.publishing.report.render_backtest_report`.
+
 1. read, validate and choose the points exactly as ``scalerepro fit`` does
    (:func:`scalerepro.io.runs_input.prepare_runs`: the same ``--columns``, ``--duplicate-rows``, ``--per-nd``,
    ``--checkpoints``, ``--drop-highest-loss``);
@@ -23,7 +26,7 @@ from ..core import laws
 from ..diagnostics import sorted_by_severity
 from ..io import runs_input
 from ..io.data import sha256_file
-from .results import environment, json_safe, write_json_atomic, write_text_atomic
+from ..publishing.results import environment, json_safe, write_json_atomic, write_text_atomic
 
 
 @dataclass
@@ -110,8 +113,8 @@ RANKING_COLUMNS = ["rank", "method", "MARE deepest", "MARE all", "bias", "95% PI
 
 def write_outputs(ub: UserBacktest, out_dir) -> dict:
     """Write ``out_dir/backtest.json`` and ``out_dir/report.html``, both rendered first."""
-    from .backtest_figures import backtest_figures
-    from .report import render_backtest_report
+    from ..publishing.backtest_figures import backtest_figures
+    from ..publishing.report import render_backtest_report
 
     results = record(ub)
     html = render_backtest_report(results, backtest_figures(results), ranking_rows(results), RANKING_COLUMNS)
