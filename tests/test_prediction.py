@@ -133,6 +133,7 @@ def test_fit_predict_writes_predictions_csv_and_record(tmp_path):
     assert record["n_targets"] == 2 and record["noise"]["space"] == "log" and record["bootstrap_draws"] > 0
     flagged = [d for d in results["diagnostics"] if d["code"] == "extrapolation" and "beyond" in d["subjects"]]
     assert len(flagged) == 1 and "inside" not in flagged[0]["subjects"]
+    assert 'id="predictions"' in (out / "report.html").read_text()
 
 
 def test_targets_missing_a_column_is_one_error_and_nothing_is_written(tmp_path, capsys):
