@@ -38,9 +38,13 @@ def error_figure(record: dict):
             continue
         error = 100 * np.maximum(pts["rel_error"].abs(), FLOOR)
         ax.scatter(pts["extrapolation"], error, s=14, alpha=0.75, label=method["name"])
+    from matplotlib import ticker
+
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%gx"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel("extrapolation factor: C of the held-out row / largest fitted C")
     ax.set_ylabel("|relative error| of the predicted loss (%)")
     ax.grid(True, which="both", alpha=0.3)
@@ -90,7 +94,7 @@ def coverage_figure(record: dict, level: float = 0.95):
     ax.set_yticks(y, [m["name"] for m in methods], fontsize=7)
     ax.set_xlim(0, 100)
     ax.set_xlabel("held-out rows inside the 95% prediction interval (%), over every fold")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
