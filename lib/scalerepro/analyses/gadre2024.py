@@ -165,7 +165,7 @@ def leave_one_out(chained: ChainedFit, target_X) -> pd.DataFrame:
     from the law's grid), and predict the target(s) loss and chained error."""
     step = chained.step1
     out = []
-    starts = np.vstack([chained.fit1.theta, chained.fit1.law.default_starts()[::8]])
+    starts = np.vstack([chained.fit1.theta, chained.fit1.law.default_starts()[::32]])
     for run in dict.fromkeys(step.runs):
         keep = step.runs != run
         r = _refit(chained.fit1, step.X[keep], step.y[keep], starts)
