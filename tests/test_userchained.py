@@ -77,6 +77,7 @@ def test_metric_law_on_an_accuracy_points_the_other_way(tmp_path, capsys):
     (["--metric", "nope"], "--metric 'nope': no such column"),
     (["--metric", "err", "--metric-law", "overtrain"], "a metric law takes one input"),
     (["--target", "1e9:2e10"], "--target and --metric-law belong to --metric"),
+    (["--form", "exponential"], "--form exponential: a law from loss to a downstream metric"),
 ])
 def test_metric_options_fail_with_one_clear_line(tmp_path, capsys, argv, message):
     csv = simulated_csv(tmp_path / "runs.csv")

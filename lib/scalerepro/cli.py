@@ -432,6 +432,9 @@ def cmd_fit(args) -> int:
     try:
         columns, holdout = userfit.parse_columns(args.columns), userfit.parse_holdout(args.holdout)
         law = get_law(args.form or "chinchilla")
+        if tuple(law.inputs) == ("L",):
+            raise ValueError(f"--form {args.form}: a law from loss to a downstream metric; fit a loss law with "
+                             f"--form and chain it with --metric COLUMN --metric-law {args.form}")
         userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
         isoflop_budgets = _check_approach_options(args, law)
         dask = _scheduler(args)  # opened by the bootstrap itself, after the input checked out
