@@ -59,6 +59,8 @@ def test_fit_overtrain_with_metric_recovers_both_laws(tmp_path, capsys):
     assert "an error: it falls as the loss falls" in text
     assert f"{row['metric_pred']:.4g} [" in text
     assert results["fits"]["main"]["form"]["inputs"] == ["N", "M"]
+    report = (out / "report.html").read_text()
+    assert "The downstream metric (--metric) against each run" in report and "chained_metric" not in text
 
 
 def test_metric_law_on_an_accuracy_points_the_other_way(tmp_path, capsys):
