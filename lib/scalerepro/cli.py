@@ -444,14 +444,12 @@ def cmd_fit(args) -> int:
         raise UsageError(f"--budget: form {args.form!r} has no compute-optimal allocation in N and D")
     if (args.target or args.metric_law != "exponential") and not args.metric:
         raise UsageError("--target and --metric-law belong to --metric COLUMN")
-    uf = userfit.fit_runs(args.csv, form=args.form or "chinchilla", columns=columns, holdout=holdout,
+    results = userfit.run(args.csv, args.out, form=args.form or "chinchilla", columns=columns, holdout=holdout,
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
                           checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
                           budgets=args.budget, about=args.about, approach=args.approach,
-                          isoflop_budgets=isoflop_budgets, client=dask)
-    if args.metric:
-        _chain_metric(args, uf)
-    results = userfit.write_outputs(uf, args.out)
+                          isoflop_budgets=isoflop_budgets, client=dask,
+                          then=(lambda uf: _chain_metric(args, uf)) if args.metric else None)
     if results.get("fit") is None:
         return _report_approaches_only(args, results)
     fit, main = results["fit"], results["fits"]["main"]
