@@ -17,13 +17,13 @@ ERR_TRUTH = {"eps": 0.857, "k": 2.21, "gamma": 0.715}
 TARGET = (1.4e9, 1.4e9 * 640)
 
 
-def simulated_csv(path, accuracy=False):
+def simulated_csv(path, accuracy=False, names=("params", "tokens", "val_loss")):
     rng = np.random.default_rng(11)
     N = np.r_[np.repeat([1e7, 3e7, 8e7, 1.5e8, 4e8], 6), 1.4e9]
     M = np.r_[np.tile([5.0, 10, 20, 40, 80, 160], 5), 20.0]
     loss = LAW.predict(LAW.from_natural(**LOSS_TRUTH), np.column_stack([N, M]))
     err = METRIC.predict(METRIC.from_natural(**ERR_TRUTH), loss[:, None])
-    frame = pd.DataFrame({"params": N, "tokens": N * M, "val_loss": loss * np.exp(rng.normal(0, 1e-3, len(N))),
+    frame = pd.DataFrame({names[0]: N, names[1]: N * M, names[2]: loss * np.exp(rng.normal(0, 1e-3, len(N))),
                           "err": err + rng.normal(0, 5e-4, len(N))})
     if accuracy:
         frame["acc"] = 1 - frame.pop("err")
@@ -32,10 +32,9 @@ def simulated_csv(path, accuracy=False):
 
 
 def test_fit_overtrain_with_metric_recovers_both_laws(tmp_path, capsys):
-    csv = simulated_csv(tmp_path / "runs.csv")
+    csv = simulated_csv(tmp_path / "runs.csv", names=("N", "D", "loss"))  # the roles' own names
     out = tmp_path / "out"
-    code = cli.main(["fit", str(csv), "--form", "overtrain", "--columns", "N=params,D=tokens,loss=val_loss",
-                     "--metric", "err", "--target", f"{TARGET[0]}:{TARGET[1]}", "--n-bootstrap", "200",
+    code = cli.main(["fit", str(csv), "--form", "overtrain", "--metric", "err", "--target", f"{TARGET[0]}:{TARGET[1]}", "--n-bootstrap", "200",
                      "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0
