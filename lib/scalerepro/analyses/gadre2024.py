@@ -110,16 +110,16 @@ def _prediction_table(frame, loss_pred, err_pred, downstream) -> pd.DataFrame:
     return out
 
 
-def authors_fit(runs: pd.DataFrame, dataset: str = "rpj", downstream: str = "err17") -> dict:
-    """The authors' protocol on one training set: fits (curve_fit), the same optimum by this
-    library's fit (raw least squares from the same grid), and the chained predictions."""
+def authors_fit(runs: pd.DataFrame, dataset: str = "rpj", downstream: str = "err17", library: bool = True) -> dict:
+    """The authors' protocol on one training set: fits (curve_fit), the chained predictions, and
+    (``library``) the same optimum by this library's fit (raw least squares from the same grid)."""
     loss_runs, err_runs = rows(runs, dataset, AUTHORS_LOSS_RUNS), rows(runs, dataset, AUTHORS_ERROR_RUNS)
     lf = curve_fit_loss(loss_runs["N"], loss_runs["M"], loss_runs[LOSS])
     ef = curve_fit_error(err_runs[LOSS], err_runs[downstream])
     frame, X = _targets(runs, dataset)
     loss_pred = lf["predict"](X[:, 0], X[:, 1])
     err_pred = error_form(loss_pred, ef["params"]["k"], ef["params"]["gamma"], ef["params"]["eps"])
-    chained = fit_chained(
+    chained = None if not library else fit_chained(
         Step(LOSS_LAW, loss_runs[["N", "M"]].to_numpy(float), loss_runs[LOSS].to_numpy(), loss_runs["name"].to_numpy(),
              {**RAW_LEAST_SQUARES, "starts": LOSS_LAW.default_starts(), "warn": False}),
         Step(ERROR_LAW, err_runs[[LOSS]].to_numpy(float), err_runs[downstream].to_numpy(), err_runs["name"].to_numpy(),
@@ -192,12 +192,14 @@ def swap_overtrained_run(runs: pd.DataFrame, dataset: str = "rpj", downstream: s
     return pd.DataFrame(out)
 
 
-def protocol_variants(runs: pd.DataFrame, dataset: str = "rpj", downstream: str = "err17") -> pd.DataFrame:
+def protocol_variants(runs: pd.DataFrame, dataset: str = "rpj", downstream: str = "err17",
+                      base: dict | None = None) -> pd.DataFrame:
     """The authors' protocol with one detail changed at a time (the reference note's gotchas 2-4):
     N without embeddings (D unchanged, so M = D / N_no_embed); least squares on log loss (this
     library's fit from the same 128 starts); the error law at the target's measured loss instead
-    of the predicted one. Relative errors (%) at both targets."""
-    base = authors_fit(runs, dataset, downstream)
+    of the predicted one. Relative errors (%) at both targets. ``base``: :func:`authors_fit`'s
+    result for the same set and split, if already made."""
+    base = base or authors_fit(runs, dataset, downstream, library=False)
     frame, X = _targets(runs, dataset)
     table = base["table"]
     out = [{"variant": "the authors' protocol", **_errors(table["loss_rel_error_%"], table["err_rel_error_%"], frame)}]
