@@ -112,6 +112,7 @@ class UserFit:
     about: dict[str, str] = field(default_factory=dict)   # the user's --about answers
     seconds: float = 0.0                                   # wall time of fit_runs
     approaches: list = field(default_factory=list)         # AllocationFit per approach asked (--approach)
+    chained: object | None = None                          # --metric: a userchained.UserChained
 
     @property
     def status(self) -> FitStatus:
@@ -525,6 +526,7 @@ def _results_json(uf: UserFit) -> dict:
             results["compute_optimal"]["note"] = next((n for n in uf.allocation.get("note", []) if isinstance(n, str)), "")
     else:
         results["compute_optimal"] = None
+    results["chained"] = uf.chained.record() if uf.chained is not None else None
     results["declared"] = dict(uf.about)
     if summary:
         ties = "" if summary["runs"] == summary["k"] else f", widened to {summary['runs']} runs tied at the boundary"
@@ -558,6 +560,10 @@ def write_outputs(uf: UserFit, out_dir) -> dict:
     return results
 
 
-def run(path, out_dir, **options) -> dict:
-    """The whole ``scalerepro fit``: :func:`fit_runs` then :func:`write_outputs`."""
-    return write_outputs(fit_runs(path, **options), out_dir)
+def run(path, out_dir, then=None, **options) -> dict:
+    """The whole ``scalerepro fit``: :func:`fit_runs` then :func:`write_outputs`; ``then(uf)``, when
+    given, adds to the fit before anything is written (``--metric``: the chained metric law)."""
+    uf = fit_runs(path, **options)
+    if then is not None:
+        then(uf)
+    return write_outputs(uf, out_dir)
