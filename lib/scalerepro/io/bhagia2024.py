@@ -156,14 +156,17 @@ def load_ladder() -> pd.DataFrame:
     return df
 
 
-def final_rows(df: pd.DataFrame, window: int = 5) -> pd.DataFrame:
-    """One row per run: N and D of its last checkpoint, task losses, accuracies and C4 loss
-    averaged over its last ``window`` evaluated checkpoints (the paper's step-1 points and
-    its 13B actuals; the 7B has one row, which is then its value)."""
-    value_columns = ["c4_loss"] + [c for c in df.columns if c.startswith(("bpb_", "acc_"))]
+def final_rows(df: pd.DataFrame, window: int = 5, columns=None) -> pd.DataFrame:
+    """One row per run: N and D of its last checkpoint, and the value ``columns`` (default: C4
+    loss, every task loss and accuracy present) averaged over its last ``window`` evaluated
+    checkpoints (the paper's step-1 points and its 13B actuals; the 7B has one row, which is
+    then its value). ``rows_averaged`` says how many rows each mean took."""
+    if columns is None:
+        columns = [c for c in df.columns if c == "c4_loss" or c.startswith(("bpb_", "acc_"))]
+    columns = list(columns)
     grouped = df.groupby("run", sort=False)
     last = grouped.tail(1).set_index("run")
-    means = grouped.apply(lambda g: g[value_columns].tail(window).mean(), include_groups=False)
-    out = last.drop(columns=value_columns).join(means)
+    means = grouped[columns].apply(lambda g: g.tail(window).mean())
+    out = last.drop(columns=columns).join(means)
     out["rows_averaged"] = grouped.size().clip(upper=window)
     return out.reset_index()
