@@ -43,6 +43,9 @@ class BootstrapResult:
     seconds: float
     point_estimate: dict[str, float] = field(default_factory=dict)
     n_settled: int = 0                    # stopped at max_iter with settled predictions: included
+    # (n_resamples,) which resamples were kept (converged or settled): row i of theta_samples is
+    # resample flatnonzero(succeeded)[i], so bootstraps drawn from one weight matrix can be aligned
+    succeeded: np.ndarray | None = None
 
     @property
     def failed_share(self) -> float:
@@ -182,7 +185,7 @@ def _refit_all(result: FitResult, X, y, weights, options, chunk, progress, clien
 def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: int = 0, groups=None,
               derived: dict[str, Callable[[dict], np.ndarray]] | None = None,
               level: float = 0.95, chunk: int = 1000, progress: bool = False,
-              client=None) -> BootstrapResult:
+              client=None, weights=None) -> BootstrapResult:
     """Refit ``result``'s law, objective and options on ``n_resamples`` resamples of its
     data (``X``, ``y``: default the data the fit holds; give them only to resample other data).
 
@@ -200,7 +203,18 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
     :func:`scalerepro.core.scheduler.session`) -- in chunks of at most ``chunk``, about two per
     worker thread. The resample weights are drawn here from ``seed``, exactly as without a
     client, and each refit depends only on its own weights, so samples and intervals are the same.
+
+    ``weights``: a precomputed ``(R, n)`` multiplicity matrix (one row per resample) instead of
+    drawing one from ``seed`` and ``groups``; ``n_resamples`` is then R. This is how two fits
+    are refitted on the same draw of runs (:mod:`scalerepro.core.chained`); the result's
+    ``succeeded`` says which rows were kept, so their samples can be matched resample by resample.
     """
+    precomputed = weights is not None
+    if precomputed:
+        if groups is not None:
+            raise ValueError("give precomputed weights or groups to draw them from, not both")
+        weights = np.atleast_2d(np.asarray(weights, float))
+        n_resamples = len(weights)
     if n_resamples < 0:
         raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
     t0 = time.perf_counter()
@@ -212,7 +226,10 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
         X, y = result.problem.X, result.problem.y
     X, y = np.asarray(X, float), np.asarray(y, float)
     law = result.law
-    weights = resample_weights(len(y), n_resamples, seed, groups)
+    if weights is None:
+        weights = resample_weights(len(y), n_resamples, seed, groups)
+    elif weights.shape[1] != len(y):
+        raise ValueError(f"weights must have one column per point ({len(y)}); got shape {weights.shape}")
     problem = Problem(law, X, y, result.objective, weights)
     options = {k: v for k, v in result.optimizer["tolerances"].items()
                if k in ("max_iter", "ftol_rel", "gtol")} if result.optimizer["name"] in NEWTON_FITS else {}
@@ -228,6 +245,7 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
         ok[settled] = True
     else:
         settled = stalled[:0]
+    resampling = ("precomputed weights" if precomputed else "runs (cluster)" if groups is not None else "points")
     natural = [law.natural(t) for t in at_edge[ok]]  # exp(-inf) = 0: the limit wanted, and numpy says nothing
     samples = {k: np.array([p[k] for p in natural]) for k in result.params}
     point = dict(result.params)
@@ -236,8 +254,8 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
         point[name] = float(np.asarray(fn({k: np.array([v]) for k, v in result.params.items()}))[0])
     return BootstrapResult(
         samples=samples, theta_samples=theta[ok], n_resamples=n_resamples, n_failed=int((~ok).sum()),
-        n_settled=int(settled.size), seed=seed,
-        level=level, resampling="runs (cluster)" if groups is not None else "points",
+        n_settled=int(settled.size), seed=seed, succeeded=ok,
+        level=level, resampling=resampling,
         warm_start="full-data optimum" if result.optimizer["name"] in NEWTON_FITS
         else f"full-data optimum, scipy {result.optimizer['name']} per resample",
         seconds=time.perf_counter() - t0, point_estimate=point)
