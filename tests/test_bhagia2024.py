@@ -11,7 +11,9 @@ from conftest import data_or_skip
 from scalerepro.analyses import bhagia2024 as bh
 from scalerepro.analyses.bhagia2024_laws import SingleStep, Sigmoid, TaskLoss, TaskLossFlops
 from scalerepro.analyses.law_registry import get_law
+from scalerepro.core.bootstrap import bootstrap
 from scalerepro.core.fit import fit
+from scalerepro.core.laws import Law
 from scalerepro.io import bhagia2024 as io
 
 
@@ -31,6 +33,10 @@ def test_analytic_jacobians(law, theta, X):
         down[0, j] -= h
         numeric = (law.log_predict(up, X) - law.log_predict(down, X)) / (2 * h)
         np.testing.assert_allclose(J[..., j], numeric, rtol=1e-5, atol=1e-8)
+    # the analytic Hessians (where a law has one) equal the base class's difference of J
+    _, _, H = law.log_predict_hess(theta, X)
+    _, _, H_numeric = Law.log_predict_hess(law, theta, X)
+    np.testing.assert_allclose(H, H_numeric, rtol=1e-5, atol=1e-7)
 
 
 def test_sigmoid_is_registered_and_its_formula():
@@ -69,12 +75,40 @@ def test_chained_prediction_recovers_the_target_accuracy(noise, tol_loss, tol_ac
     of curve_fit's TRF, gtol 1e-8, about 1e-5 in accuracy at the extrapolated loss). With the default noise (0.4% in
     loss, 0.6 points in accuracy) the 5x extrapolation in N stays within 2% and 2 points."""
     ladder = simulate_ladder(1, loss_noise=0.004 * noise, acc_noise=0.006 * noise)
-    step1 = bh.fit_step1(bh.step1_points(ladder, "bpb", window=1))
-    step2 = bh.fit_step2(bh.step2_points(ladder, "bpb", "acc", window=1, anchor=None), task_minimum=0.25)
-    out = bh.chained_point(step1, step2, [TARGET])
+    chain = bh.chained_fit(bh.step1_points(ladder, "bpb", window=1),
+                           bh.step2_points(ladder, "bpb", "acc", window=1, anchor=None), 0.25, optimizer="paper")
+    out = chain.predict([TARGET])
     truth_loss = true_loss([TARGET[0]], [TARGET[1]])[0]
     assert out["loss"][0] == pytest.approx(truth_loss, rel=tol_loss)
     assert out["metric"][0] == pytest.approx(true_accuracy([truth_loss])[0], abs=tol_acc)
+
+
+def test_bootstrap_refits_keep_the_bounds():
+    """b sits on its upper bound 1 when the truth is 1: every refit keeps b <= 1 and a in [-1, 0]
+    (planted: refits without the fit's bounds give b > 1 in many resamples)."""
+    rng = np.random.default_rng(5)
+    L = rng.uniform(0.7, 1.6, 300)
+    y = Sigmoid().value_jac(np.array([-0.74, 0.62, 4.8, 1.0]), L[:, None])[0][0] + 0.01 * rng.standard_normal(L.size)
+    result = bh.fit_step2(pd.DataFrame({"L": L, "y": y}), 0.25, optimizer="newton")
+    boot = bootstrap(result, n_resamples=200, seed=1)
+    assert boot.n_failed < 10
+    assert boot.samples["b"].max() <= 1.0 and boot.samples["a"].min() >= -1.0 and boot.samples["a"].max() <= 0.0
+    assert (boot.samples["b"] == 1.0).mean() > 0.2
+
+
+def test_chained_interval_covers_the_truth():
+    """The chained 95% interval (runs resampled once for both steps) covers the true accuracy
+    at the target in at least 90% of simulated ladders."""
+    truth_loss = true_loss([TARGET[0]], [TARGET[1]])[0]
+    truth = true_accuracy([truth_loss])[0]
+    covered = []
+    for seed in range(40):
+        ladder = simulate_ladder(100 + seed, checkpoints=12)
+        chain = bh.chained_fit(bh.step1_points(ladder, "bpb", window=1),
+                               bh.step2_points(ladder, "bpb", "acc", window=1, anchor=None), 0.25)
+        low, high = chain.bootstrap([TARGET], n_resamples=200, seed=seed).metric_intervals()[0]
+        covered.append(low <= truth <= high)
+    assert np.mean(covered) >= 0.9, np.mean(covered)
 
 
 def test_step2_points_skip_smoothing_and_anchor():
@@ -124,8 +158,9 @@ def test_step2_matches_table5(ladder):
 def test_chained_predictions_match_figure2(ladder):
     actuals = bh.target_actuals(ladder)
     for task, published in FIGURE2.items():
-        step1 = bh.fit_step1(bh.step1_points(ladder, f"bpb_{task}"))
-        step2 = bh.fit_step2(bh.step2_points(ladder, f"bpb_{task}", f"acc_{task}"), io.TASK_MINIMUM[task])
         X = actuals.loc[["7B-4T", "13B-5T"], ["N", "D"]].to_numpy(float)
-        got = 100 * bh.chained_point(step1, step2, X)["metric"]
-        np.testing.assert_allclose(got, published, atol=0.006, err_msg=task)
+        for optimizer in ("newton", "paper"):
+            chain = bh.chained_fit(bh.step1_points(ladder, f"bpb_{task}"),
+                                   bh.step2_points(ladder, f"bpb_{task}", f"acc_{task}"), io.TASK_MINIMUM[task], optimizer)
+            got = 100 * chain.predict(X)["metric"]
+            np.testing.assert_allclose(got, published, atol=0.006, err_msg=f"{task} {optimizer}")

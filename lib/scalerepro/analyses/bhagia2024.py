@@ -26,6 +26,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..core.chained import ChainedFit, Step, fit_chained
 from ..core.fit import FitResult, fit
 from ..errors import FitError
 from ..io.bhagia2024 import TASK_MINIMUM, final_rows
@@ -74,21 +75,12 @@ def step2_points(ladder: pd.DataFrame, feature: str, metric: str, skip: float = 
     return pd.concat(parts, ignore_index=True)
 
 
-def fit_step1(points: pd.DataFrame, optimizer: str = "newton") -> FitResult:
-    """Step 1 with the paper's objective, start and bounds; ``optimizer`` "newton" (the
-    library's) or "L-BFGS-B" (the paper's, with its tolerances)."""
-    options = PAPER_LBFGSB if optimizer == "L-BFGS-B" else None
-    return fit(TaskLoss(), points[["N", "D"]].to_numpy(float), points["y"].to_numpy(float),
-               objective="huber", delta=HUBER_DELTA, space="log", reduction="sum", starts=[STEP1_START],
-               optimizer=optimizer, bounds=STEP1_BOUNDS, options=options, warn=False)
-
-
-def fit_step1_flops(points: pd.DataFrame, optimizer: str = "newton") -> FitResult:
-    """The FLOPs variant of step 1: L(C) with C = per-token FLOPs x D (not 6ND)."""
-    options = PAPER_LBFGSB if optimizer == "L-BFGS-B" else None
-    return fit(TaskLossFlops(), points[["C"]].to_numpy(float), points["y"].to_numpy(float),
-               objective="huber", delta=HUBER_DELTA, space="log", reduction="sum", starts=[FLOPS_START],
-               optimizer=optimizer, bounds=FLOPS_BOUNDS, options=options, warn=False)
+def step1_kwargs(optimizer: str = "newton") -> dict:
+    """How step 1 is fitted: the paper's objective, start and bounds; ``optimizer`` "newton"
+    (the library's) or "L-BFGS-B" (the paper's, with its tolerances)."""
+    return dict(objective="huber", delta=HUBER_DELTA, space="log", reduction="sum", starts=[STEP1_START],
+                optimizer=optimizer, bounds=STEP1_BOUNDS,
+                options=PAPER_LBFGSB if optimizer == "L-BFGS-B" else None, warn=False)
 
 
 def step2_start(task_minimum: float) -> tuple:
@@ -96,12 +88,47 @@ def step2_start(task_minimum: float) -> tuple:
     return (task_minimum - 1.0, 0.9, 3.0, 1.0)
 
 
+def step2_kwargs(task_minimum: float, optimizer: str = "newton") -> dict:
+    """How step 2 is fitted: least squares in accuracy (raw space), the paper's start and
+    bounds; ``optimizer`` "newton" or "least_squares" (the paper's curve_fit: scipy's TRF)."""
+    return dict(objective="mse", space="raw", reduction="sum", starts=[step2_start(task_minimum)],
+                optimizer=optimizer, bounds=STEP2_BOUNDS,
+                options=PAPER_CURVE_FIT if optimizer == "least_squares" else None, warn=False)
+
+
+def fit_step1(points: pd.DataFrame, optimizer: str = "newton") -> FitResult:
+    """Step 1 alone (see :func:`step1_kwargs`)."""
+    return fit(TaskLoss(), points[["N", "D"]].to_numpy(float), points["y"].to_numpy(float), **step1_kwargs(optimizer))
+
+
+def fit_step1_flops(points: pd.DataFrame, optimizer: str = "newton") -> FitResult:
+    """The FLOPs variant of step 1: L(C) with C = per-token FLOPs x D (not 6ND)."""
+    kwargs = {**step1_kwargs(optimizer), "starts": [FLOPS_START], "bounds": FLOPS_BOUNDS}
+    return fit(TaskLossFlops(), points[["C"]].to_numpy(float), points["y"].to_numpy(float), **kwargs)
+
+
 def fit_step2(points: pd.DataFrame, task_minimum: float, optimizer: str = "least_squares") -> FitResult:
-    """Step 2: least squares in accuracy (raw space), the paper's start and bounds."""
-    options = PAPER_CURVE_FIT if optimizer == "least_squares" else None
+    """Step 2 alone (see :func:`step2_kwargs`); by default with the paper's optimizer."""
     return fit(Sigmoid(), points[["L"]].to_numpy(float), points["y"].to_numpy(float),
-               objective="mse", space="raw", reduction="sum", starts=[step2_start(task_minimum)],
-               optimizer=optimizer, bounds=STEP2_BOUNDS, options=options, warn=False)
+               **step2_kwargs(task_minimum, optimizer))
+
+
+def chained_fit(step1: pd.DataFrame, step2: pd.DataFrame, task_minimum: float, optimizer: str = "newton",
+                flops: bool = False) -> ChainedFit:
+    """Both steps as one :class:`~scalerepro.core.chained.ChainedFit` from their points
+    (:func:`step1_points`, :func:`step2_points`), so that its bootstrap draws ladder runs once
+    for both; the anchor (run "") stays in every resample. ``optimizer`` "newton" for both steps,
+    or "paper" (L-BFGS-B, curve_fit's TRF). ``flops``: step 1 on compute C (the FLOPs variant)."""
+    first, second = ("L-BFGS-B", "least_squares") if optimizer == "paper" else (optimizer, optimizer)
+    if flops:
+        one = Step(TaskLossFlops(), step1[["C"]].to_numpy(float), step1["y"].to_numpy(float), step1["run"].to_numpy(),
+                   {**step1_kwargs(first), "starts": [FLOPS_START], "bounds": FLOPS_BOUNDS})
+    else:
+        one = Step(TaskLoss(), step1[["N", "D"]].to_numpy(float), step1["y"].to_numpy(float), step1["run"].to_numpy(),
+                   step1_kwargs(first))
+    two = Step(Sigmoid(), step2[["L"]].to_numpy(float), step2["y"].to_numpy(float), step2["run"].to_numpy(),
+               step2_kwargs(task_minimum, second))
+    return fit_chained(one, two)
 
 
 def fit_single_step(points: pd.DataFrame, task_minimum: float) -> FitResult:
@@ -112,15 +139,6 @@ def fit_single_step(points: pd.DataFrame, task_minimum: float) -> FitResult:
     return fit(SingleStep(), points[["N", "D"]].to_numpy(float), points["y"].to_numpy(float),
                objective="huber", delta=HUBER_DELTA, space="log", reduction="sum", starts=[start],
                optimizer="L-BFGS-B", bounds=SINGLE_BOUNDS, options=PAPER_LBFGSB, warn=False)
-
-
-def chained_point(step1: FitResult, step2: FitResult, X_target) -> dict:
-    """Step 2 evaluated at step 1's predicted output for each row of ``X_target``.
-
-    TEMPORARY: the shared chained prediction (``scalerepro.core.chained``, issue 29) replaces
-    this composition once it is merged."""
-    loss = step1.predict(np.atleast_2d(np.asarray(X_target, float)))
-    return {"loss": loss, "metric": step2.predict(loss[:, None])}
 
 
 def target_actuals(ladder: pd.DataFrame, window: int = 5) -> pd.DataFrame:

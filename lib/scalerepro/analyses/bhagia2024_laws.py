@@ -58,6 +58,22 @@ class TaskLoss(Law):
         J = np.stack([pN, pD, -logN * pN, -logD * pD, np.broadcast_to(pE, pN.shape)], axis=-1)
         return f, J
 
+    def log_predict_hess(self, theta, X):
+        """Analytic Hessian (the bootstrap refits call it every Newton step): with S the sum of
+        the three terms, Hess log S = Hess S / S - J J^T, and Hess S has only the two
+        (coefficient, exponent) blocks of the power terms."""
+        theta = np.atleast_2d(np.asarray(theta, dtype=float))
+        f, J = self.log_predict_jac(theta, X)
+        logN, logD = np.log(X[:, 0]), np.log(X[:, 1])
+        pN, pD = J[..., 0], J[..., 1]
+        H = -J[..., :, None] * J[..., None, :]
+        for (i, j), p, lx in (((0, 2), pN, logN), ((1, 3), pD, logD)):
+            H[..., i, i] += p
+            H[..., i, j] -= lx * p
+            H[..., j, i] -= lx * p
+            H[..., j, j] += lx * lx * p
+        return f, J, H
+
     def natural(self, theta):
         a, b, alpha, beta, E = map(float, np.asarray(theta, dtype=float))
         return {"A": float(np.exp(a)), "B": float(np.exp(b)), "alpha": alpha, "beta": beta, "E": E}
@@ -131,6 +147,27 @@ class Sigmoid(Law):
         with np.errstate(invalid="ignore", divide="ignore"):
             f = np.where(acc > 0, np.log(np.where(acc > 0, acc, 1.0)), np.nan)
             return f, J / acc[..., None]
+
+    def log_predict_hess(self, theta, X):
+        """Analytic Hessian: Hess log Acc = Hess Acc / Acc - J J^T (J the log Jacobian)."""
+        theta = np.atleast_2d(np.asarray(theta, dtype=float))
+        acc, G = self.value_jac(theta, X)
+        x = np.asarray(X, dtype=float)[:, 0]
+        a, L0, k = theta[:, 0:1], theta[:, 1:2], theta[:, 2:3]
+        s = G[..., 0]
+        d1 = s * (1.0 - s)
+        d2 = d1 * (1.0 - 2.0 * s)
+        u = x - L0
+        HA = np.zeros(G.shape + (4,))
+        HA[..., 0, 1] = HA[..., 1, 0] = -k * d1
+        HA[..., 0, 2] = HA[..., 2, 0] = u * d1
+        HA[..., 1, 1] = k * k * a * d2
+        HA[..., 1, 2] = HA[..., 2, 1] = -a * d1 - k * a * u * d2
+        HA[..., 2, 2] = u * u * a * d2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = np.where(acc > 0, np.log(np.where(acc > 0, acc, 1.0)), np.nan)
+            J = G / acc[..., None]
+            return f, J, HA / acc[..., None, None] - J[..., :, None] * J[..., None, :]
 
     def default_starts(self):
         """The paper's start for a 4-way task (task_minimum - 1 = -0.75), and a grid around it."""
