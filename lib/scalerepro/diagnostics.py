@@ -37,6 +37,8 @@ CODES = {
     "design_points": "too few distinct design points for the number of free parameters",
     "collinear_design": "log N and log D move together (D/N nearly constant): the N and D terms "
                         "cannot be separated",
+    "multiplier_support": "a law in (N, M): only one or two runs lie off the main token multiplier, so they "
+                          "alone split the prefactor and decide predictions at other M",
     "narrow_range": "the data cover too few orders of magnitude in N, D or C",
     "implausible_parameter": "a fitted value outside the physically plausible range (negative "
                              "exponent, start-grid value, coefficient beyond 1e30, E -> 0)",
