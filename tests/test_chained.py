@@ -10,7 +10,7 @@ from scalerepro.core.metric_laws import ExponentialMetric
 from scalerepro.errors import FitError
 
 LAW, METRIC = OvertrainLaw(), ExponentialMetric()
-TRUE_LOSS = LAW.from_natural(E=1.84, eta=0.136, a=212.0, b_p=367.0)
+TRUE_LOSS = LAW.from_natural(E=1.84, eta=0.136, a_p=212.0, b_p=367.0)
 TRUE_METRIC = METRIC.from_natural(eps=0.857, k=2.21, gamma=0.715)
 TARGETS = np.array([[1.4e9, 640.0], [6.9e9, 20.0]])
 

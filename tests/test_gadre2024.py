@@ -13,7 +13,7 @@ from scalerepro.core.fit import fit
 from scalerepro.core.metric_laws import ExponentialMetric
 
 LAW, METRIC = OvertrainLaw(), ExponentialMetric()
-PAPER = {"E": 1.84, "eta": 0.136, "a": 212.0, "b_p": 367.0}
+PAPER = {"E": 1.84, "eta": 0.136, "a_p": 212.0, "b_p": 367.0}
 
 
 def grid_nm():
@@ -29,13 +29,13 @@ def test_the_three_parameterizations_give_one_law():
     X = grid_nm()
     N, M = X.T
     C, D = 6 * N * (M * N), M * N
-    paper = p["E"] + (p["a"] * M ** p["eta"] + p["b_p"] * M ** -p["eta"]) * C ** -p["eta"]
+    paper = p["E"] + (p["a_p"] * M ** p["eta"] + p["b_p"] * M ** -p["eta"]) * C ** -p["eta"]
     chinchilla = p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D ** p["alpha"]
     code = LAW.code_form(p)
     code_value = gadre2024.code_form((N, M), code["alpha_c"], code["beta_c"], code["b"], code["E"])
     for other in (paper, chinchilla, code_value):
         assert np.allclose(LAW.predict(theta, X), other, rtol=1e-12)
-    assert p["alpha"] == pytest.approx(2 * p["eta"]) and p["a"] == pytest.approx(p["A"] * 6 ** p["eta"])
+    assert p["alpha"] == pytest.approx(2 * p["eta"]) and p["a_p"] == pytest.approx(p["A"] * 6 ** p["eta"])
     assert np.allclose(LAW.from_natural(E=p["E"], A=p["A"], B=p["B"], alpha=p["alpha"]), theta)
     # the tied Chinchilla law on (N, D) is the same function
     tied = law_registry.get_law("chinchilla_tied")
@@ -174,7 +174,7 @@ def test_authors_protocol_gives_the_printed_numbers(runs):
     assert table.loc["open_lm_7b M=20", "err_rel_error_%"] == pytest.approx(0.0464, abs=2e-4)
     # recomputed parameters (reference table) and the library's raw-least-squares fit reaching the same optimum
     p = out["loss"]["params"]
-    assert (p["E"], p["eta"], p["a"], p["b_p"]) == pytest.approx((1.836648, 0.1364254, 212.236, 366.687), rel=1e-5)
+    assert (p["E"], p["eta"], p["a_p"], p["b_p"]) == pytest.approx((1.836648, 0.1364254, 212.236, 366.687), rel=1e-5)
     assert out["error"]["params"] == pytest.approx({"eps": 0.856992, "k": 2.206490, "gamma": 0.714591}, rel=1e-5)
     lib = out["library"]
     assert lib.fit1.params["E"] == pytest.approx(p["E"], rel=1e-6)

@@ -290,7 +290,26 @@ def add_fit(sub):
                    help="exit with status 1 when any diagnostic has severity error (outputs are still written)")
     p.add_argument("--scheduler", default=None, metavar="local:N|ADDRESS",
                    help="bootstrap resamples in chunks on Dask: " + SCHEDULER_HELP)
+    p.add_argument("--metric", default=None, metavar="COLUMN",
+                   help="a downstream column (average error or accuracy) fitted against each run's loss and "
+                        "chained to the loss fit: its prediction at each --budget / --target is the metric law at "
+                        "the predicted loss, with a bootstrap interval over runs through both fits")
+    p.add_argument("--metric-law", default="exponential", metavar="LAW",
+                   help="law from loss to metric (default exponential: Err = eps - k exp(-gamma L); k > 0 for an "
+                        "error, which falls as the loss falls; k < 0 for an accuracy)")
+    p.add_argument("--target", type=_target, action="append", default=None, metavar="N:D",
+                   help="a model to predict with --metric: parameters and tokens, e.g. 1.4e9:9.2e11; repeatable")
     p.set_defaults(func=cmd_fit)
+
+
+def _target(text: str) -> tuple[float, float]:
+    try:
+        N, D = (float(v) for v in text.split(":"))
+    except ValueError:
+        N = D = float("nan")
+    if not (0 < N < float("inf") and 0 < D < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected N:D (two positive numbers), got {text!r}")
+    return N, D
 
 
 def _budget(text: str) -> float:
@@ -420,11 +439,16 @@ def cmd_fit(args) -> int:
         raise UsageError(str(exc)) from None
     if args.budget and not law.has_allocation:
         raise UsageError(f"--budget: form {args.form!r} has no compute-optimal allocation in N and D")
-    results = userfit.run(args.csv, args.out, form=args.form or "chinchilla", columns=columns, holdout=holdout,
+    if (args.target or args.metric_law != "exponential") and not args.metric:
+        raise UsageError("--target and --metric-law belong to --metric COLUMN")
+    uf = userfit.fit_runs(args.csv, form=args.form or "chinchilla", columns=columns, holdout=holdout,
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
                           checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
                           budgets=args.budget, about=args.about, approach=args.approach,
                           isoflop_budgets=isoflop_budgets, client=dask)
+    if args.metric:
+        _chain_metric(args, uf)
+    results = userfit.write_outputs(uf, args.out)
     if results.get("fit") is None:
         return _report_approaches_only(args, results)
     fit, main = results["fit"], results["fits"]["main"]
@@ -459,7 +483,42 @@ def cmd_fit(args) -> int:
         print(_allocation_text(results["compute_optimal"]))
     if results.get("approaches"):
         print(_approaches_text(results))
+    if results.get("chained"):
+        print(_chained_text(results["chained"]))
     return _epilogue(args, results)
+
+
+def _chain_metric(args, uf) -> None:
+    """--metric: fit the metric law and chain it to the loss fit (scalerepro.publishing.userchained)."""
+    from .diagnostics import sorted_by_severity
+    from .publishing import userchained
+
+    if uf.result is None:
+        raise UsageError("--metric chains to the parametric loss fit (--approach 3 or all)")
+    budgets = args.budget if args.budget or args.target else (uf.options.get("budgets") or [])
+    try:
+        uf.chained = userchained.chain_metric(uf, args.metric, args.metric_law, budgets=budgets, targets=args.target,
+                                              n_bootstrap=args.n_bootstrap, seed=args.seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    uf.diagnostics = sorted_by_severity(uf.diagnostics + uf.chained.diagnostics)
+
+
+def _chained_text(chained: dict) -> str:
+    """The metric law and the chained predictions with their intervals."""
+    lines = [f"{chained['metric']}: {chained['equation']} ({chained['outcome']}), fitted on {chained['rows_used']} rows; "
+             f"the law {chained['direction']}"]
+    rows = [{"parameter": k, "estimate": f"{v:.6g}", "95% interval": _interval_text((chained["intervals"] or {}).get(k))}
+            for k, v in chained["params"].items()]
+    lines.append(_table(rows, ["parameter", "estimate"] + (["95% interval"] if chained["intervals"] else [])))
+    lines.append(f"chained prediction ({chained['metric']} law at the predicted loss):")
+    boot = chained["bootstrap"] is not None
+    rows = [{"target": p["source"], "N": f"{p['N']:.4g}", "D": f"{p['D']:.4g}", "M = D/N": f"{p['M']:.4g}",
+             "loss": _with_interval(p["loss_pred"], (p["loss_lo"], p["loss_hi"]) if boot else None),
+             chained["metric"]: _with_interval(p["metric_pred"], (p["metric_lo"], p["metric_hi"]) if boot else None)}
+            for p in chained["predictions"]]
+    lines.append(_table(rows, ["target", "N", "D", "M = D/N", "loss", chained["metric"]]))
+    return "\n".join(lines)
 
 
 def _report_approaches_only(args, results: dict) -> int:

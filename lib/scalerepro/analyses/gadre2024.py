@@ -82,7 +82,7 @@ def curve_fit_loss(N, M, loss) -> dict:
     positive = min(alpha_c, beta_c, E) > 0
     out["theta"] = LOSS_LAW.from_natural(E=E, A=alpha_c, B=beta_c * 6 ** (b / 2), alpha=-b) if positive else None
     out["params"] = (LOSS_LAW.natural(out["theta"]) if positive else
-                     {"E": E, "eta": -b / 2, "a": alpha_c * 6 ** (-b / 2), "b_p": beta_c, "A": alpha_c,
+                     {"E": E, "eta": -b / 2, "a_p": alpha_c * 6 ** (-b / 2), "b_p": beta_c, "A": alpha_c,
                       "B": beta_c * 6 ** (b / 2), "alpha": -b})
     return out
 

@@ -2,21 +2,24 @@
 
 The paper writes the loss in compute C = 6 N D and token multiplier M = D / N:
 
-    L(C, M) = E + (a M^eta + b_p M^-eta) C^-eta.
+    L(C, M) = E + (a_p M^eta + b_p M^-eta) C^-eta     (the paper's a and b).
 
 Substituting N = sqrt(C / (6 M)) and D = sqrt(C M / 6) shows that this is exactly the
 Chinchilla form with one shared exponent (alpha = beta):
 
-    L(N, D) = E + A N^-alpha + B D^-alpha,   alpha = 2 eta,  a = A 6^eta,  b_p = B 6^eta,
+    L(N, D) = E + A N^-alpha + B D^-alpha,   alpha = 2 eta,  a_p = A 6^eta,  b_p = B 6^eta,
 
 and the authors' code writes it as E + alpha_c N^b + beta_c 6^(b/2) (M N)^b with
 b = -alpha, alpha_c = A and beta_c = b_p. At fixed M, L - E is a pure power law in C with
 the same exponent eta for every M (parallel lines in log-log); M only moves the prefactor
-a M^eta + b_p M^-eta, which is smallest at M* = (b_p / a)^(1 / (2 eta)).
+a_p M^eta + b_p M^-eta, which is smallest at M* = (b_p / a_p)^(1 / (2 eta)).
 
 The law takes (N, M) as inputs (D = M N) and is fitted in Chinchilla's log-sum-exp
 parameterization (log A, log B, log E, alpha), by delegating to the tied Chinchilla law;
-:meth:`OvertrainLaw.natural` reports all three parameterizations.
+:meth:`OvertrainLaw.natural` reports the paper's parameters as ``E, eta, a_p, b_p`` (the
+suffix because ``a`` and ``b`` name the allocation exponents N_opt ~ C^a, D_opt ~ C^b
+throughout the library, which a fit of own runs samples next to the parameters) and the tied
+Chinchilla form's ``A, B, alpha = beta``; :meth:`OvertrainLaw.code_form` the code's.
 """
 
 from __future__ import annotations
@@ -30,10 +33,10 @@ from ..core.metric_laws import METRIC_LAWS
 
 
 class OvertrainLaw(Law):
-    """L(N, M) = E + A N^-alpha + B (M N)^-alpha, i.e. L(C, M) = E + (a M^eta + b_p M^-eta) C^-eta."""
+    """L(N, M) = E + A N^-alpha + B (M N)^-alpha, i.e. L(C, M) = E + (a_p M^eta + b_p M^-eta) C^-eta."""
 
     name = "overtrain"
-    equation = "L = E + (a M^eta + b_p M^-eta) C^-eta = E + A/N^alpha + B/D^alpha, D = M N"
+    equation = "L = E + (a_p M^eta + b_p M^-eta) C^-eta = E + A/N^alpha + B/D^alpha, D = M N"
     inputs = ("N", "M")
     param_names = ("log_A", "log_B", "log_E", "alpha")
     log_coefficients = {"log_A": "A", "log_B": "B", "log_E": "E"}
@@ -66,13 +69,15 @@ class OvertrainLaw(Law):
         theta = np.asarray(theta, dtype=float)
         A, B, E, alpha = np.exp(theta[0]), np.exp(theta[1]), np.exp(theta[2]), float(theta[3])
         eta = alpha / 2
-        return {"E": float(E), "eta": eta, "a": float(A * 6 ** eta), "b_p": float(B * 6 ** eta),
-                "A": float(A), "B": float(B), "alpha": alpha}
+        return {"E": float(E), "eta": eta, "a_p": float(A * 6 ** eta), "b_p": float(B * 6 ** eta),
+                "A": float(A), "B": float(B), "alpha": alpha, "beta": alpha}
 
-    def from_natural(self, E, eta=None, a=None, b_p=None, A=None, B=None, alpha=None):
-        """From the paper's (E, eta, a, b_p) or the tied Chinchilla form's (E, A, B, alpha)."""
+    def from_natural(self, E, eta=None, a_p=None, b_p=None, A=None, B=None, alpha=None, beta=None):
+        """From the paper's (E, eta, a_p, b_p) or the tied Chinchilla form's (E, A, B, alpha[, beta = alpha])."""
+        if beta is not None and alpha is not None and not np.isclose(beta, alpha):
+            raise ValueError(f"the over-training law has one exponent: beta ({beta}) must equal alpha ({alpha})")
         if alpha is None:
-            alpha, A, B = 2 * eta, a * 6 ** -eta, b_p * 6 ** -eta
+            alpha, A, B = 2 * eta, a_p * 6 ** -eta, b_p * 6 ** -eta
         return np.array([np.log(A), np.log(B), np.log(E), alpha], dtype=float)
 
     @staticmethod
@@ -82,8 +87,8 @@ class OvertrainLaw(Law):
 
     @staticmethod
     def optimal_multiplier(params: dict):
-        """The token multiplier that minimises the loss at fixed compute: (b_p / a)^(1 / (2 eta))."""
-        return (np.asarray(params["b_p"]) / np.asarray(params["a"])) ** (1 / (2 * np.asarray(params["eta"])))
+        """The token multiplier that minimises the loss at fixed compute: (b_p / a_p)^(1 / (2 eta))."""
+        return (np.asarray(params["b_p"]) / np.asarray(params["a_p"])) ** (1 / (2 * np.asarray(params["eta"])))
 
     def compute_optimal(self, params: dict, C) -> dict:
         """Hoffmann et al.'s allocation with alpha = beta (N, D both grow as C^0.5)."""
@@ -103,7 +108,7 @@ def gadre_start_grid(law: OvertrainLaw) -> np.ndarray:
         for beta_c in (100.0, 300.0, 1000.0, 3000.0):
             for b in (-0.1, -0.3):
                 for E in (0.0, 1.0, 2.0, 10.0):
-                    rows.append(law.from_natural(E=max(E, 0.01), eta=-b / 2, a=alpha_c * 6 ** (-b / 2), b_p=beta_c))
+                    rows.append(law.from_natural(E=max(E, 0.01), eta=-b / 2, a_p=alpha_c * 6 ** (-b / 2), b_p=beta_c))
     return np.array(rows)
 
 

@@ -243,7 +243,7 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
         keep = change <= SETTLED_LOG_PREDICTION
         settled = stalled[keep]
         drift = probed[keep] - theta[settled]
-        at_edge[settled] = np.where(np.abs(drift) >= DRIFT, np.sign(drift) * np.inf, theta[settled])
+        at_edge[settled] = np.where(np.abs(drift) >= DRIFT, np.copysign(np.inf, drift), theta[settled])
         ok[settled] = True
     else:
         settled = stalled[:0]

@@ -110,6 +110,7 @@ class UserFit:
     about: dict[str, str] = field(default_factory=dict)   # the user's --about answers
     seconds: float = 0.0                                   # wall time of fit_runs
     approaches: list = field(default_factory=list)         # AllocationFit per approach asked (--approach)
+    chained: object | None = None                          # --metric: a userchained.UserChained
 
     @property
     def status(self) -> FitStatus:
@@ -500,6 +501,7 @@ def _results_json(uf: UserFit) -> dict:
             results["compute_optimal"]["note"] = next((n for n in uf.allocation.get("note", []) if isinstance(n, str)), "")
     else:
         results["compute_optimal"] = None
+    results["chained"] = uf.chained.record() if uf.chained is not None else None
     results["declared"] = dict(uf.about)
     if summary:
         ties = "" if summary["runs"] == summary["k"] else f", widened to {summary['runs']} runs tied at the boundary"
