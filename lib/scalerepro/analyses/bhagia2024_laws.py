@@ -131,6 +131,16 @@ class Sigmoid(Law):
     inputs: tuple = field(default=("L",), init=False)
     param_names: tuple = field(default=("a", "L0", "k", "b"), init=False)
 
+    @staticmethod
+    def direction(params: dict) -> str:
+        """Which way the metric moves with the loss: dAcc/dL = a k s (1 - s) has the sign of a k."""
+        slope = params["a"] * params["k"]
+        if slope < 0:
+            return "falls with the loss (an accuracy: it rises as the loss falls)"
+        if slope > 0:
+            return "rises with the loss (an error: it falls as the loss falls)"
+        return "flat in the loss"
+
     def value_jac(self, theta, X):
         """The accuracy itself (not its log) and its Jacobian."""
         theta = np.atleast_2d(np.asarray(theta, dtype=float))

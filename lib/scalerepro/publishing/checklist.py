@@ -178,6 +178,8 @@ def _points(rec):
         text += (f"; several runs per (N, D): {selection.get('per_nd') or 'none in the data'}, "
                  f"checkpoints: {selection.get('checkpoints')}, highest losses dropped: "
                  f"{selection.get('drop_highest_loss', 0)}")
+        if selection.get("metric_step"):  # --metric: the metric law's own rows
+            text += f"; metric step: {selection['metric_step']}"
     return text
 
 
