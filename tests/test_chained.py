@@ -121,3 +121,16 @@ def test_chained_interval_covers_the_true_downstream_value():
         lo, hi = ch.bootstrap(TARGETS, n_resamples=150, seed=seed).metric_intervals().T
         covered.append((lo <= truth) & (truth <= hi))
     assert np.mean(covered, axis=0).min() >= 0.9
+
+
+def test_bootstrap_with_precomputed_weights_equals_drawing_them():
+    from scalerepro.core.bootstrap import bootstrap, resample_weights
+
+    X, loss, err, runs = sweep(4)
+    ch = chained(4)
+    drawn = bootstrap(ch.fit2, n_resamples=40, seed=9, groups=runs)
+    given = bootstrap(ch.fit2, weights=resample_weights(len(runs), 40, 9, runs), seed=9)
+    assert np.array_equal(drawn.theta_samples, given.theta_samples)
+    assert given.succeeded.shape == (40,) and given.resampling == "precomputed weights"
+    with pytest.raises(ValueError, match="one column per point"):
+        bootstrap(ch.fit2, weights=np.ones((3, 5)))

@@ -190,3 +190,14 @@ def test_one_over_trained_run_decides_the_1p4b_prediction(runs):
     assert swap.loc[("d=96_l=8_h=4", 160.0), col] == pytest.approx(0.06, abs=0.005)
     # the 6.9B (M = 20) prediction does not depend on it
     assert np.allclose(swap["loss_rel_error_%_open_lm_7b"], 0.7320, atol=2e-4)
+
+
+def test_each_detail_of_the_recipe_moves_the_errors(runs):
+    """Gotchas 2-4 of the reference note: params_no_embed 1.06% / 2.45%; least squares on log loss
+    1.05% / 1.10%; the error law at the measured loss 2.66% / 1.00% (1.4B / 6.9B)."""
+    v = gadre2024.protocol_variants(runs).set_index("variant")
+    loss = v[["loss_rel_error_%_open_lm_1b", "loss_rel_error_%_open_lm_7b"]]
+    err = v[["err_rel_error_%_open_lm_1b", "err_rel_error_%_open_lm_7b"]]
+    assert loss.loc["N without embeddings (params_no_embed)"].tolist() == pytest.approx([1.06, 2.45], abs=0.005)
+    assert loss.loc["least squares on log loss"].tolist() == pytest.approx([1.05, 1.10], abs=0.005)
+    assert err.loc["error law at the measured (not predicted) loss"].tolist() == pytest.approx([2.66, 1.00], abs=0.005)

@@ -178,6 +178,8 @@ def check_gadre2024_overtraining(results, tmp_path):
     assert other[("RedPajama", "err46", "open_lm_1b M=640")]["err rel. error %"] == pytest.approx(3.4362, abs=2e-4)
     swap = {(r["overtrained_run"], r["M"]): r for r in results["tables"]["swap_overtrained_run"]}
     assert swap[("d=512_l=8_h=4", 320.0)]["loss_rel_error_%_open_lm_1b"] == pytest.approx(2.22, abs=0.005)
+    variants = {r["variant"]: r for r in results["tables"]["protocol_variants"]}
+    assert variants["least squares on log loss"]["loss_rel_error_%_open_lm_1b"] == pytest.approx(1.05, abs=0.005)
     for row in results["tables"]["toolkit_rpj_err17"]:  # intervals from the chained bootstrap
         assert row["loss_lo"] < row["loss_pred"] < row["loss_hi"] and row["err_lo"] < row["err_pred"] < row["err_hi"]
     assert results["fits"]["toolkit.loss"]["bootstrap"]["resampling"] == "precomputed weights"

@@ -17,13 +17,13 @@ ERR_TRUTH = {"eps": 0.857, "k": 2.21, "gamma": 0.715}
 TARGET = (1.4e9, 1.4e9 * 640)
 
 
-def simulated_csv(path, accuracy=False):
+def simulated_csv(path, accuracy=False, names=("params", "tokens", "val_loss")):
     rng = np.random.default_rng(11)
     N = np.r_[np.repeat([1e7, 3e7, 8e7, 1.5e8, 4e8], 6), 1.4e9]
     M = np.r_[np.tile([5.0, 10, 20, 40, 80, 160], 5), 20.0]
     loss = LAW.predict(LAW.from_natural(**LOSS_TRUTH), np.column_stack([N, M]))
     err = METRIC.predict(METRIC.from_natural(**ERR_TRUTH), loss[:, None])
-    frame = pd.DataFrame({"params": N, "tokens": N * M, "val_loss": loss * np.exp(rng.normal(0, 1e-3, len(N))),
+    frame = pd.DataFrame({names[0]: N, names[1]: N * M, names[2]: loss * np.exp(rng.normal(0, 1e-3, len(N))),
                           "err": err + rng.normal(0, 5e-4, len(N))})
     if accuracy:
         frame["acc"] = 1 - frame.pop("err")
@@ -32,10 +32,9 @@ def simulated_csv(path, accuracy=False):
 
 
 def test_fit_overtrain_with_metric_recovers_both_laws(tmp_path, capsys):
-    csv = simulated_csv(tmp_path / "runs.csv")
+    csv = simulated_csv(tmp_path / "runs.csv", names=("N", "D", "loss"))  # the roles' own names
     out = tmp_path / "out"
-    code = cli.main(["fit", str(csv), "--form", "overtrain", "--columns", "N=params,D=tokens,loss=val_loss",
-                     "--metric", "err", "--target", f"{TARGET[0]}:{TARGET[1]}", "--n-bootstrap", "200",
+    code = cli.main(["fit", str(csv), "--form", "overtrain", "--metric", "err", "--target", f"{TARGET[0]}:{TARGET[1]}", "--n-bootstrap", "200",
                      "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0
@@ -59,6 +58,8 @@ def test_fit_overtrain_with_metric_recovers_both_laws(tmp_path, capsys):
     assert "an error: it falls as the loss falls" in text
     assert f"{row['metric_pred']:.4g} [" in text
     assert results["fits"]["main"]["form"]["inputs"] == ["N", "M"]
+    report = (out / "report.html").read_text()
+    assert "The downstream metric (--metric) against each run" in report and "chained_metric" not in text
 
 
 def test_metric_law_on_an_accuracy_points_the_other_way(tmp_path, capsys):
@@ -77,6 +78,7 @@ def test_metric_law_on_an_accuracy_points_the_other_way(tmp_path, capsys):
     (["--metric", "nope"], "--metric 'nope': no such column"),
     (["--metric", "err", "--metric-law", "overtrain"], "a metric law takes one input"),
     (["--target", "1e9:2e10"], "--target and --metric-law belong to --metric"),
+    (["--form", "exponential"], "--form exponential: a law from loss to a downstream metric"),
 ])
 def test_metric_options_fail_with_one_clear_line(tmp_path, capsys, argv, message):
     csv = simulated_csv(tmp_path / "runs.csv")

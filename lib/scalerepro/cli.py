@@ -450,6 +450,9 @@ def cmd_fit(args) -> int:
     try:
         columns, holdout = userfit.parse_columns(args.columns), userfit.parse_holdout(args.holdout)
         law = get_law(args.form or "chinchilla")
+        if tuple(law.inputs) == ("L",):
+            raise ValueError(f"--form {args.form}: a law from loss to a downstream metric; fit a loss law with "
+                             f"--form and chain it with --metric COLUMN --metric-law {args.form}")
         userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss)
         isoflop_budgets = _check_approach_options(args, law)
         dask = _scheduler(args)  # opened by the bootstrap itself, after the input checked out
@@ -462,14 +465,12 @@ def cmd_fit(args) -> int:
     if (args.metric_rows != "fitted" or args.metric_skip or args.metric_smooth != 1 or args.metric_anchor) \
             and not args.metric:
         raise UsageError("--metric-rows, --metric-skip, --metric-smooth and --metric-anchor belong to --metric COLUMN")
-    uf = userfit.fit_runs(args.csv, form=args.form or "chinchilla", columns=columns, holdout=holdout,
+    results = userfit.run(args.csv, args.out, form=args.form or "chinchilla", columns=columns, holdout=holdout,
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
                           checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
                           budgets=args.budget, about=args.about, approach=args.approach,
-                          isoflop_budgets=isoflop_budgets, client=dask)
-    if args.metric:
-        _chain_metric(args, uf)
-    results = userfit.write_outputs(uf, args.out)
+                          isoflop_budgets=isoflop_budgets, client=dask,
+                          then=(lambda uf: _chain_metric(args, uf)) if args.metric else None)
     if results.get("fit") is None:
         return _report_approaches_only(args, results)
     fit, main = results["fit"], results["fits"]["main"]

@@ -110,16 +110,16 @@ def _prediction_table(frame, loss_pred, err_pred, downstream) -> pd.DataFrame:
     return out
 
 
-def authors_fit(runs: pd.DataFrame, dataset: str = "rpj", downstream: str = "err17") -> dict:
-    """The authors' protocol on one training set: fits (curve_fit), the same optimum by this
-    library's fit (raw least squares from the same grid), and the chained predictions."""
+def authors_fit(runs: pd.DataFrame, dataset: str = "rpj", downstream: str = "err17", library: bool = True) -> dict:
+    """The authors' protocol on one training set: fits (curve_fit), the chained predictions, and
+    (``library``) the same optimum by this library's fit (raw least squares from the same grid)."""
     loss_runs, err_runs = rows(runs, dataset, AUTHORS_LOSS_RUNS), rows(runs, dataset, AUTHORS_ERROR_RUNS)
     lf = curve_fit_loss(loss_runs["N"], loss_runs["M"], loss_runs[LOSS])
     ef = curve_fit_error(err_runs[LOSS], err_runs[downstream])
     frame, X = _targets(runs, dataset)
     loss_pred = lf["predict"](X[:, 0], X[:, 1])
     err_pred = error_form(loss_pred, ef["params"]["k"], ef["params"]["gamma"], ef["params"]["eps"])
-    chained = fit_chained(
+    chained = None if not library else fit_chained(
         Step(LOSS_LAW, loss_runs[["N", "M"]].to_numpy(float), loss_runs[LOSS].to_numpy(), loss_runs["name"].to_numpy(),
              {**RAW_LEAST_SQUARES, "starts": LOSS_LAW.default_starts(), "warn": False}),
         Step(ERROR_LAW, err_runs[[LOSS]].to_numpy(float), err_runs[downstream].to_numpy(), err_runs["name"].to_numpy(),
@@ -190,3 +190,42 @@ def swap_overtrained_run(runs: pd.DataFrame, dataset: str = "rpj", downstream: s
                     **{f"loss_rel_error_%_{m}": 100 * abs(p - o) / o
                        for m, p, o in zip(frame["model"], pred, frame[LOSS])}})
     return pd.DataFrame(out)
+
+
+def protocol_variants(runs: pd.DataFrame, dataset: str = "rpj", downstream: str = "err17",
+                      base: dict | None = None) -> pd.DataFrame:
+    """The authors' protocol with one detail changed at a time (the reference note's gotchas 2-4):
+    N without embeddings (D unchanged, so M = D / N_no_embed); least squares on log loss (this
+    library's fit from the same 128 starts); the error law at the target's measured loss instead
+    of the predicted one. Relative errors (%) at both targets. ``base``: :func:`authors_fit`'s
+    result for the same set and split, if already made."""
+    base = base or authors_fit(runs, dataset, downstream, library=False)
+    frame, X = _targets(runs, dataset)
+    table = base["table"]
+    out = [{"variant": "the authors' protocol", **_errors(table["loss_rel_error_%"], table["err_rel_error_%"], frame)}]
+    loss_runs = rows(runs, dataset, AUTHORS_LOSS_RUNS)
+    no_embed = curve_fit_loss(loss_runs["N_no_embed"], loss_runs["D"] / loss_runs["N_no_embed"], loss_runs[LOSS])
+    pred = no_embed["predict"](frame["N_no_embed"].to_numpy(), (frame["D"] / frame["N_no_embed"]).to_numpy())
+    out.append({"variant": "N without embeddings (params_no_embed)",
+                **_errors(_rel(pred, frame[LOSS]), None, frame)})
+    log_fit = fit(LOSS_LAW, loss_runs[["N", "M"]].to_numpy(float), loss_runs[LOSS].to_numpy(), objective="mse",
+                  space="log", starts=LOSS_LAW.default_starts(), warn=False)
+    out.append({"variant": "least squares on log loss", **_errors(_rel(log_fit.predict(X), frame[LOSS]), None, frame)})
+    e = base["error"]["params"]
+    measured = error_form(frame[LOSS].to_numpy(), e["k"], e["gamma"], e["eps"])
+    out.append({"variant": "error law at the measured (not predicted) loss",
+                **_errors(None, _rel(measured, frame[downstream]), frame)})
+    return pd.DataFrame(out)
+
+
+def _rel(pred, observed) -> np.ndarray:
+    observed = np.asarray(observed, float)
+    return 100 * np.abs(np.asarray(pred, float) - observed) / observed
+
+
+def _errors(loss_err, err_err, frame) -> dict:
+    out = {}
+    for i, model in enumerate(frame["model"]):
+        out[f"loss_rel_error_%_{model}"] = None if loss_err is None else float(np.asarray(loss_err)[i])
+        out[f"err_rel_error_%_{model}"] = None if err_err is None else float(np.asarray(err_err)[i])
+    return out

@@ -90,7 +90,7 @@ def _multiplier_support(points: pd.DataFrame) -> list[Diagnostic]:
         return [Diagnostic(
             "multiplier_support", "warning",
             f"only {off} design point(s) lie off M = {counts.index[0]:.3g}: they alone split the prefactor into "
-            "the a and b_p terms, so predictions at other multipliers hinge on them; add runs at several M "
+            "the a_p and b_p terms, so predictions at other multipliers hinge on them; add runs at several M "
             "and check leave-one-run-out", ("M",))]
     return []
 

@@ -405,6 +405,40 @@ FIGURES = (
      "small dots the lower envelope's winners (approach 1, thinned). Lines that disagree beyond their bands "
      "mean the approaches answer differently on these runs."),
 )
+
+
+def chained_metric(uf, results=None) -> Figure | None:
+    """--metric: the metric against the measured loss with the fitted metric law, and each target's
+    chained prediction (at its predicted loss) with its loss and metric intervals."""
+    if uf.chained is None:
+        return None
+    ch = uf.chained
+    step = ch.chained.step2
+    table = ch.table()
+    fig, (ax,) = _figure(width=7.0, height=4.6)
+    ax.scatter(step.X[:, 0], step.y, s=18, color="0.35", label=f"runs (measured loss, {ch.column})")
+    losses = np.r_[step.X[:, 0], table["loss_pred"].to_numpy()]
+    grid = np.linspace(losses.min() * 0.98, losses.max() * 1.02, 200)
+    ax.plot(grid, ch.chained.metric_at_loss(grid), color="tab:blue", lw=1.2, label=ch.chained.fit2.law.equation)
+    if len(table):
+        xerr = yerr = None
+        if ch.boot is not None:
+            xerr = [table["loss_pred"] - table["loss_lo"], table["loss_hi"] - table["loss_pred"]]
+            yerr = [table["metric_pred"] - table["metric_lo"], table["metric_hi"] - table["metric_pred"]]
+        ax.errorbar(table["loss_pred"], table["metric_pred"], xerr=xerr, yerr=yerr, fmt="D", color="tab:red",
+                    capsize=3, label="chained predictions (95% bootstrap intervals)" if ch.boot else "chained predictions")
+    ax.set(xlabel="loss", ylabel=ch.column, title=f"{ch.column} against loss; the law {ch.direction()}")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+FIGURES = FIGURES + (
+    ("chained_metric", chained_metric,
+     "The downstream metric (--metric) against each run's measured loss, the fitted metric law, and the "
+     "chained prediction at each target: the law evaluated at the loss the loss law predicts, with the "
+     "bootstrap intervals of both (runs resampled through both fits)."),
+)
 #: Figures that need no law fit (``--approach 1`` or ``2`` alone).
 WITHOUT_LAW = ("approaches",)
 

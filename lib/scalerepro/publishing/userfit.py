@@ -537,6 +537,10 @@ def write_outputs(uf: UserFit, out_dir) -> dict:
     return results
 
 
-def run(path, out_dir, **options) -> dict:
-    """The whole ``scalerepro fit``: :func:`fit_runs` then :func:`write_outputs`."""
-    return write_outputs(fit_runs(path, **options), out_dir)
+def run(path, out_dir, then=None, **options) -> dict:
+    """The whole ``scalerepro fit``: :func:`fit_runs` then :func:`write_outputs`; ``then(uf)``, when
+    given, adds to the fit before anything is written (``--metric``: the chained metric law)."""
+    uf = fit_runs(path, **options)
+    if then is not None:
+        then(uf)
+    return write_outputs(uf, out_dir)
