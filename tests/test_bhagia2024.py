@@ -166,3 +166,21 @@ def test_chained_predictions_match_figure2(ladder):
                                    bh.step2_points(ladder, f"bpb_{task}", f"acc_{task}"), io.TASK_MINIMUM[task], optimizer)
             got = 100 * chain.predict(X)["metric"]
             np.testing.assert_allclose(got, published, atol=0.006, err_msg=f"{task} {optimizer}")
+
+
+TABLE3_C4 = {  # paper Table 3 (lower), chained relative error (%) with C4 loss as the feature, 7B and 13B
+    "mmlu": (2.2, 5.0), "hellaswag": (4.5, 5.7), "arc_easy": (1.2, 1.9), "piqa": (0.7, 1.5), "openbookqa": (2.0, 10.4)}
+
+
+@pytest.mark.parametrize("optimizer", ["newton", "paper"])
+def test_c4_variant_matches_table3(ladder, optimizer):
+    """C4 loss in both steps, step 2 from task_minimum - 1 (from -1, curve_fit's TRF takes ARC-E and
+    PIQA to a far worse minimum: the reference's gotcha 7)."""
+    actuals = bh.target_actuals(ladder)
+    X = actuals.loc[["7B-4T", "13B-5T"], ["N", "D"]].to_numpy(float)
+    for task, published in TABLE3_C4.items():
+        chain = bh.chained_fit(bh.step1_points(ladder, "c4_loss"), bh.step2_points(ladder, "c4_loss", f"acc_{task}"),
+                               io.TASK_MINIMUM[task], optimizer)
+        actual = actuals.loc[["7B-4T", "13B-5T"], f"acc_{task}"].to_numpy()
+        rel = 100 * np.abs(chain.predict(X)["metric"] / actual - 1)
+        np.testing.assert_allclose(rel, published, atol=0.05, err_msg=task)
