@@ -28,7 +28,7 @@ def test_fit_ladder_with_sigmoid_metric(ladder_csv, tmp_path, capsys):
     code = cli.main(["fit", str(ladder_csv), "--columns", "loss=bpb", "--checkpoints", "final",
                      "--metric", "acc", "--metric-law", "sigmoid", "--metric-rows", "checkpoints",
                      "--metric-skip", "0.1", "--metric-smooth", "1", "--target", f"{TARGET[0]}:{TARGET[1]}",
-                     "--n-bootstrap", "100", "--out", str(out)])
+                     "--budget", "1e22", "--n-bootstrap", "100", "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0
     results = json.loads((out / "results.json").read_text())
@@ -45,7 +45,10 @@ def test_fit_ladder_with_sigmoid_metric(ladder_csv, tmp_path, capsys):
     # lies beyond them and is extrapolated (b ends on its bound 1 against a true 0.95)
     for name in ("L0", "k"):
         assert chained["params"][name] == pytest.approx(STEP2[name], rel=0.05), name
-    (row,) = chained["predictions"]
+    budget, row = sorted(chained["predictions"], key=lambda p: p["source"] == "target")
+    # --budget: the loss law's compute-optimal model at C = 1e22, then the chain at it
+    assert budget["source"].startswith("compute-optimal") and budget["C"] == pytest.approx(1e22, rel=1e-6)
+    assert budget["metric_lo"] < budget["metric_pred"] < budget["metric_hi"]
     loss = true_loss([TARGET[0]], [TARGET[1]])[0]
     assert row["loss_pred"] == pytest.approx(loss, rel=0.01)
     assert row["metric_pred"] == pytest.approx(true_accuracy([loss])[0], abs=0.01)
