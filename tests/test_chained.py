@@ -134,3 +134,12 @@ def test_bootstrap_with_precomputed_weights_equals_drawing_them():
     assert given.succeeded.shape == (40,) and given.resampling == "precomputed weights"
     with pytest.raises(ValueError, match="one column per point"):
         bootstrap(ch.fit2, weights=np.ones((3, 5)))
+
+
+def test_unlabelled_steps_must_share_their_rows():
+    X, loss, err, runs = sweep(0)
+    with pytest.raises(FitError, match="give each step's runs"):
+        fit_chained(Step(LAW, X, loss), Step(METRIC, loss[:5, None], err[:5]))
+    ch = fit_chained(Step(LAW, X, loss), Step(METRIC, loss[:, None], err))  # same rows: row i is one run
+    (w1, w2), labels = run_weights([ch.step1, ch.step2], 5, seed=0)
+    assert np.array_equal(w1, w2) and len(labels) == len(loss)

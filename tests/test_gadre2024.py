@@ -201,3 +201,15 @@ def test_each_detail_of_the_recipe_moves_the_errors(runs):
     assert loss.loc["N without embeddings (params_no_embed)"].tolist() == pytest.approx([1.06, 2.45], abs=0.005)
     assert loss.loc["least squares on log loss"].tolist() == pytest.approx([1.05, 1.10], abs=0.005)
     assert err.loc["error law at the measured (not predicted) loss"].tolist() == pytest.approx([2.66, 1.00], abs=0.005)
+
+
+def test_the_exact_optimum_by_variable_projection_is_the_authors(runs):
+    """The over-training law is the tied Chinchilla form in (N, D = M N): the library's profile
+    optimizer (variable projection, raw least squares) finds the optimum curve_fit reaches, and
+    its vector is a vector of the overtrain law."""
+    five = gadre2024.rows(runs, "rpj", gadre2024.AUTHORS_LOSS_RUNS)
+    exact = fit(law_registry.get_law("chinchilla_tied"), five[["N", "D"]].to_numpy(float), five["loss_c4_val"].to_numpy(),
+                objective="mse", space="raw", optimizer="profile", warn=False)
+    authors = gadre2024.curve_fit_loss(five["N"], five["M"], five["loss_c4_val"])
+    assert exact.converged and exact.objective_value == pytest.approx(authors["sse"], rel=1e-8)
+    assert LAW.natural(exact.theta) == pytest.approx(authors["params"], rel=1e-6)

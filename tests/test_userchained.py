@@ -58,6 +58,9 @@ def test_fit_overtrain_with_metric_recovers_both_laws(tmp_path, capsys):
     assert "an error: it falls as the loss falls" in text
     assert f"{row['metric_pred']:.4g} [" in text
     assert results["fits"]["main"]["form"]["inputs"] == ["N", "M"]
+    # the 1.4B M = 640 target's predicted loss lies below every fitted loss: said, as a warning
+    codes = {(d["code"], d["severity"]) for d in results["diagnostics"] if "err" in d["subjects"]}
+    assert ("extrapolation", "warning") in codes and ("design_points", "info") in codes
     report = (out / "report.html").read_text()
     assert "The downstream metric (--metric) against each run" in report and "chained_metric" not in text
 

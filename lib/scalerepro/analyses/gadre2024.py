@@ -151,6 +151,8 @@ def toolkit_table(chained: ChainedFit, runs, dataset, downstream, boot=None) -> 
     if boot is not None:
         out["loss_lo"], out["loss_hi"] = boot.loss_intervals().T
         out["err_lo"], out["err_hi"] = boot.metric_intervals().T
+        out["loss_in_interval"] = (out["loss_lo"] <= out["loss"]) & (out["loss"] <= out["loss_hi"])
+        out["err_in_interval"] = (out["err_lo"] <= out["err"]) & (out["err"] <= out["err_hi"])
     return out
 
 

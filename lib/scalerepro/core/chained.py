@@ -35,9 +35,11 @@ class Step:
     """One step of a chained prediction: ``law`` fitted to ``y`` at inputs ``X``.
 
     ``runs``: the run each row comes from (resampled as a whole by the bootstrap); None or ""
-    marks a row kept in every resample (an anchor point). ``runs=None`` labels each row its
-    own run. ``fit_kwargs``: passed to :func:`scalerepro.core.fit.fit` (objective, space,
-    reduction, starts, optimizer, bounds, ...)."""
+    marks a row kept in every resample (an anchor point). ``runs=None`` labels row i "row i",
+    its own run: two steps built on the same rows in the same order (step 2's input being the
+    loss of step 1's rows) then share each run, as they should; steps whose rows differ must be
+    given labels (:func:`fit_chained` refuses otherwise). ``fit_kwargs``: passed to
+    :func:`scalerepro.core.fit.fit` (objective, space, reduction, starts, optimizer, bounds, ...)."""
 
     law: Law
     X: np.ndarray
@@ -50,7 +52,8 @@ class Step:
         if self.X.shape[0] == 1 and len(self.law.inputs) == 1 and np.ndim(self.y) == 1 and len(self.y) > 1:
             self.X = self.X.T  # a single input given as a flat vector
         self.y = np.asarray(self.y, float)
-        if self.runs is None:
+        self.unlabelled = self.runs is None
+        if self.unlabelled:
             self.runs = np.array([f"row {i}" for i in range(len(self.y))], dtype=object)
         self.runs = np.array(["" if r is None or (isinstance(r, float) and np.isnan(r)) else str(r)
                               for r in self.runs], dtype=object)
@@ -225,6 +228,9 @@ def fit_chained(step1: Step, step2: Step) -> ChainedFit:
     if len(step2.law.inputs) != 1:
         raise FitError(f"step 2's law {step2.law.name} must take one input (the loss); "
                        f"it takes {list(step2.law.inputs)}")
+    if (step1.unlabelled or step2.unlabelled) and len(step1.y) != len(step2.y):
+        raise FitError(f"the steps have {len(step1.y)} and {len(step2.y)} rows: give each step's runs, so that "
+                       "the bootstrap can resample a run through both")
     fit1 = fit(step1.law, step1.X, step1.y, **step1.fit_kwargs)
     fit2 = fit(step2.law, step2.X, step2.y, **step2.fit_kwargs)
     return ChainedFit(step1, step2, fit1, fit2)

@@ -13,12 +13,13 @@ form that has one) and explicit (N, D) pairs (``--target N:D``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from ..analyses.law_registry import get_law
+from ..core import design_checks
 from ..core.chained import ChainedBootstrap, ChainedFit, Step
 from ..core.fit import fit
 from ..diagnostics import Diagnostic
@@ -202,7 +203,16 @@ def chain_metric(uf, column: str, metric_law: str = "exponential", budgets=None,
     boot = None
     if n_bootstrap and len(table):
         boot = chained.bootstrap(table[list(loss_law.inputs)].to_numpy(float), n_resamples=n_bootstrap, seed=seed)
-    diagnostics = []
+    diagnostics = [replace(d, message=f"{column} law: {d.message}", subjects=(column,))
+                   for d in design_checks.design_diagnostics(pd.DataFrame({"L": step2.X[:, 0]}), law)
+                   if d.code == "design_points"]  # decades of a loss say nothing; the count of points does
+    lowest = float(step2.X[:, 0].min())
+    below = table[chained.predict(table[list(loss_law.inputs)].to_numpy(float))["loss"] < lowest] if len(table) else table
+    if len(below):
+        diagnostics.append(Diagnostic(
+            "extrapolation", "warning",
+            f"the {column} law is extrapolated: {len(below)} target(s) have a predicted loss below the lowest loss "
+            f"it was fitted on ({lowest:.4g}); read the chained intervals, not only the point", (column,)))
     if (~has).any():
         diagnostics.append(Diagnostic("dropped_points", "info", f"{int((~has).sum())} fitted rows have no {column} "
                                       "value: they enter the loss step only", (column,)))
