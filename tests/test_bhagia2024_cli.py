@@ -61,6 +61,19 @@ def test_fit_ladder_with_sigmoid_metric(ladder_csv, tmp_path, capsys):
     assert "checkpoints: final" in points["value"] and "metric step: every checkpoint" in points["value"]
 
 
+def test_an_anchor_does_not_hide_the_metric_extrapolation(ladder_csv, tmp_path):
+    """The target's predicted loss (0.79) lies below every ladder checkpoint's (>= 0.99): the
+    extrapolation warning stands although the anchor point sits at loss 0."""
+    code = cli.main(["fit", str(ladder_csv), "--columns", "loss=bpb", "--checkpoints", "final", "--metric", "acc",
+                     "--metric-law", "sigmoid", "--metric-rows", "checkpoints", "--metric-anchor", "0:1",
+                     "--target", f"{TARGET[0]}:{TARGET[1]}", "--n-bootstrap", "0", "--out", str(tmp_path)])
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["chained"]["selection"]["anchor"] == [0.0, 1.0]
+    assert any(d["code"] == "extrapolation" and "acc law is extrapolated" in d["message"]
+               for d in results["diagnostics"])
+
+
 def test_metric_row_options_need_checkpoints(ladder_csv, tmp_path, capsys):
     code = cli.main(["fit", str(ladder_csv), "--columns", "loss=bpb", "--checkpoints", "final", "--metric", "acc",
                      "--metric-law", "sigmoid", "--metric-smooth", "5", "--n-bootstrap", "0", "--out", str(tmp_path)])

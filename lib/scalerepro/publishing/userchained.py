@@ -203,10 +203,12 @@ def chain_metric(uf, column: str, metric_law: str = "exponential", budgets=None,
     boot = None
     if n_bootstrap and len(table):
         boot = chained.bootstrap(table[list(loss_law.inputs)].to_numpy(float), n_resamples=n_bootstrap, seed=seed)
+    # an anchor point (run "", e.g. Bhagia's (0, 1)) is not data the law was fitted on
+    fitted_losses = step2.X[step2.runs != "", 0]
     diagnostics = [replace(d, message=f"{column} law: {d.message}", subjects=(column,))
-                   for d in design_checks.design_diagnostics(pd.DataFrame({"L": step2.X[:, 0]}), law)
+                   for d in design_checks.design_diagnostics(pd.DataFrame({"L": fitted_losses}), law)
                    if d.code == "design_points"]  # decades of a loss say nothing; the count of points does
-    lowest = float(step2.X[:, 0].min())
+    lowest = float(fitted_losses.min())
     below = table[chained.predict(table[list(loss_law.inputs)].to_numpy(float))["loss"] < lowest] if len(table) else table
     if len(below):
         diagnostics.append(Diagnostic(
