@@ -320,7 +320,25 @@ def add_fit(sub):
                         "error, which falls as the loss falls; k < 0 for an accuracy)")
     p.add_argument("--target", type=_target, action="append", default=None, metavar="N:D",
                    help="a model to predict with --metric: parameters and tokens, e.g. 1.4e9:9.2e11; repeatable")
+    p.add_argument("--metric-rows", choices=("fitted", "checkpoints"), default="fitted",
+                   help="rows of the metric step: the loss fit's own rows (fitted; default) or every checkpoint of "
+                        "the fitted runs (checkpoints), e.g. with --checkpoints final for Bhagia et al.'s ladder "
+                        "(sigmoid law: accuracy as a fraction)")
+    p.add_argument("--metric-skip", type=float, default=0.0, metavar="FRACTION",
+                   help="--metric-rows checkpoints: drop the first ceil(FRACTION x rows) of each run (Bhagia: 0.1)")
+    p.add_argument("--metric-smooth", type=int, default=1, metavar="K",
+                   help="--metric-rows checkpoints: trailing moving average of width K per run (Bhagia: 5)")
+    p.add_argument("--metric-anchor", type=_anchor, default=None, metavar="LOSS:METRIC",
+                   help="one point added to the metric step and kept in every resample (Bhagia: 0:1)")
     p.set_defaults(func=cmd_fit)
+
+
+def _anchor(text: str) -> tuple[float, float]:
+    try:
+        loss, metric = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOSS:METRIC, e.g. 0:1, got {text!r}") from None
+    return loss, metric
 
 
 def _target(text: str) -> tuple[float, float]:
@@ -470,6 +488,9 @@ def cmd_fit(args) -> int:
         raise UsageError(f"--budget: form {args.form!r} has no compute-optimal allocation in N and D")
     if (args.target or args.metric_law != "exponential") and not args.metric:
         raise UsageError("--target and --metric-law belong to --metric COLUMN")
+    if (args.metric_rows != "fitted" or args.metric_skip or args.metric_smooth != 1 or args.metric_anchor) \
+            and not args.metric:
+        raise UsageError("--metric-rows, --metric-skip, --metric-smooth and --metric-anchor belong to --metric COLUMN")
     results = userfit.run(args.csv, args.out, form=args.form or "chinchilla", columns=columns, holdout=holdout,
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
                           checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
@@ -575,7 +596,8 @@ def _chain_metric(args, uf) -> None:
     budgets = args.budget if args.budget or args.target else (uf.options.get("budgets") or [])
     try:
         uf.chained = userchained.chain_metric(uf, args.metric, args.metric_law, budgets=budgets, targets=args.target,
-                                              n_bootstrap=args.n_bootstrap, seed=args.seed)
+                                              n_bootstrap=args.n_bootstrap, seed=args.seed, rows=args.metric_rows,
+                                              skip=args.metric_skip, smooth=args.metric_smooth, anchor=args.metric_anchor)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     uf.diagnostics = sorted_by_severity(uf.diagnostics + uf.chained.diagnostics)
@@ -585,6 +607,8 @@ def _chained_text(chained: dict) -> str:
     """The metric law and the chained predictions with their intervals."""
     lines = [f"{chained['metric']}: {chained['equation']} ({chained['outcome']}), fitted on {chained['rows_used']} rows; "
              f"the law {chained['direction']}"]
+    if chained.get("selection"):
+        lines.append(f"metric step rows: {chained['selection']['text']}")
     rows = [{"parameter": k, "estimate": f"{v:.6g}", "95% interval": _interval_text((chained["intervals"] or {}).get(k))}
             for k, v in chained["params"].items()]
     lines.append(_table(rows, ["parameter", "estimate"] + (["95% interval"] if chained["intervals"] else [])))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from . import data_constrained, gadre2024_laws, kaplan_laws
+from . import bhagia2024_laws, data_constrained, gadre2024_laws, kaplan_laws
 from ..core.constraints import constrain
 from ..core.laws import CORE_LAWS, Chinchilla, Law
 
@@ -33,6 +33,8 @@ def _build() -> dict[str, Law]:
     _register(registry, data_constrained.LAWS, "scalerepro.analyses.data_constrained")
     # Gadre et al. 2024: the over-training law in (N, M) and the loss -> downstream error law
     _register(registry, gadre2024_laws.GADRE_LAWS, "scalerepro.analyses.gadre2024_laws")
+    # Bhagia et al. 2024: accuracy from a task loss (sigmoid) and their step-1 forms
+    _register(registry, bhagia2024_laws.BHAGIA_LAWS, "scalerepro.analyses.bhagia2024_laws")
     return registry
 
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .fit import DRIFT, SETTLED_LOG_PREDICTION, FitResult, fit, probe_stalled
+from .fit import DRIFT, SETTLED_LOG_PREDICTION, FitResult, _as_bounds, fit, probe_stalled
 from .newton import newton_batch
 from .objective import Problem
 from .stats import percentile_interval
@@ -129,23 +129,24 @@ def resample_weights(n_points: int, n_resamples: int, seed: int, groups=None) ->
     return group_counts[:, index].astype(float)
 
 
-def _refit_chunk(law, X, y, objective, theta0, options, optimizer, weights) -> tuple[np.ndarray, np.ndarray]:
+def _refit_chunk(law, X, y, objective, theta0, options, optimizer, weights, bounds=None) -> tuple[np.ndarray, np.ndarray]:
     """Refit one chunk of resamples (rows of ``weights``) from ``theta0``: their parameters
     and whether each refit converged to finite values. A task of its own on a Dask worker.
 
     A Newton (or profile) fit's resamples are refitted together by the batched solver; any
     other optimizer's (a scipy method, e.g. for MAE, which has no curvature) one resample at
-    a time with that same optimizer, so each interval comes from the method that made the fit."""
+    a time with that same optimizer, so each interval comes from the method that made the fit.
+    ``bounds``: the fit's own bounds (``{name: (low, high)}``), which every refit keeps."""
     if optimizer not in NEWTON_FITS:
-        return _refit_each(law, X, y, objective, theta0, optimizer, weights)
+        return _refit_each(law, X, y, objective, theta0, optimizer, weights, bounds)
     problem = Problem(law, X, y, objective, weights)
     start = np.repeat(theta0[None, :], len(weights), axis=0)
     # warm starts next to their optimum begin in the exact-Hessian phase
-    theta, values, converged, _ = newton_batch(problem, start, start_exact=True, **options)
+    theta, values, converged, _ = newton_batch(problem, start, _as_bounds(law, bounds), start_exact=True, **options)
     return theta, converged & np.isfinite(values) & np.isfinite(theta).all(axis=1)
 
 
-def _refit_each(law, X, y, objective, theta0, optimizer, weights) -> tuple[np.ndarray, np.ndarray]:
+def _refit_each(law, X, y, objective, theta0, optimizer, weights, bounds=None) -> tuple[np.ndarray, np.ndarray]:
     """The scipy optimizers' refits, a loop over resamples (use few resamples)."""
     theta = np.empty((len(weights), law.n_params))
     ok = np.zeros(len(weights), bool)
@@ -153,7 +154,7 @@ def _refit_each(law, X, y, objective, theta0, optimizer, weights) -> tuple[np.nd
         for i, w in enumerate(weights):  # a refit's warnings are summed up in n_failed
             r = fit(law, X, y, objective=objective.kind, delta=objective.delta, space=objective.space,
                     reduction=objective.reduction, starts=theta0[None, :], optimizer=optimizer, weights=w[None, :],
-                    warn=False)
+                    bounds=bounds, warn=False)
             theta[i], ok[i] = r.theta, r.converged and np.isfinite(r.theta).all()
     return theta, ok
 
@@ -164,7 +165,7 @@ def _refit_all(result: FitResult, X, y, weights, options, chunk, progress, clien
 
     n = len(weights)
     refit = functools.partial(_refit_chunk, result.law, X, y, result.objective, result.theta, options,
-                              result.optimizer["name"])
+                              result.optimizer["name"], bounds=result.bounds)
     with scheduler.session(client if n else None) as client:
         if client is not None:
             threads = sum(client.nthreads().values()) or 1
@@ -237,7 +238,8 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
     at_edge = theta.copy()  # settled refits with each drifting coordinate at its limit
     stalled = np.flatnonzero(~ok & np.isfinite(theta).all(axis=1))
     if stalled.size and result.optimizer["name"] in NEWTON_FITS:
-        probed, _, _, _, change = probe_stalled(problem, theta[stalled], stalled, None, options)
+        probed, _, _, _, change = probe_stalled(problem, theta[stalled], stalled, _as_bounds(law, result.bounds),
+                                                options)
         keep = change <= SETTLED_LOG_PREDICTION
         settled = stalled[keep]
         drift = probed[keep] - theta[settled]

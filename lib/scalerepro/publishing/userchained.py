@@ -23,6 +23,7 @@ from ..core import design_checks
 from ..core.chained import ChainedBootstrap, ChainedFit, Step
 from ..core.fit import fit
 from ..diagnostics import Diagnostic
+from ..io import runs_input
 from ..io.validate import InputError
 from ..summary import Row, Summary
 
@@ -38,6 +39,7 @@ class UserChained:
     rows_used: int
     rows_without_metric: int
     diagnostics: list
+    selection: dict | None = None    # which rows the metric step used (see metric_points)
 
     def direction(self) -> str:
         law = self.chained.fit2.law
@@ -60,7 +62,7 @@ class UserChained:
                 "direction": self.direction(), "params": f2.params,
                 "intervals": ({k: list(v) for k, v in self.boot.step2.intervals().items()} if self.boot else None),
                 "objective": f2.objective.describe(), "outcome": f2.outcome, "rows_used": self.rows_used,
-                "rows_without_metric": self.rows_without_metric,
+                "rows_without_metric": self.rows_without_metric, "selection": self.selection,
                 "method": "chained: the metric law evaluated at the loss law's predicted loss",
                 "predictions": self.table().to_dict(orient="records"),
                 "bootstrap": self.boot.record() if self.boot is not None else None,
@@ -100,8 +102,65 @@ def _targets(uf, budgets, targets) -> pd.DataFrame:
     return frame
 
 
+METRIC_ROWS = ("fitted", "checkpoints")
+
+#: How a metric law is fitted when its own protocol differs from the loss step's (Huber on log):
+#: the sigmoid is Bhagia et al.'s step 2, least squares on the accuracy itself (a fraction), with
+#: a in [-1, 0] (accuracy falls as the loss grows) and b in [0, 1].
+METRIC_FIT = {"sigmoid": {"objective": "mse", "space": "raw",
+                          "bounds": {"a": (-1.0, 0.0), "L0": (0.0, np.inf), "k": (0.0, np.inf), "b": (0.0, 1.0)}}}
+
+
+def metric_points(uf, column: str, rows: str = "fitted", skip: float = 0.0, smooth: int = 1,
+                  anchor: tuple | None = None) -> tuple[pd.DataFrame, dict]:
+    """The metric step's rows (columns loss, metric, run, line) and their record.
+
+    ``rows``: ``fitted``, the loss fit's own rows; or ``checkpoints``, every row read of the
+    runs that entered the loss fit (Bhagia et al. fit step 2 on all checkpoints while step 1
+    takes each run's final row: ``--checkpoints final --metric-rows checkpoints``). Within each
+    run (in step order), ``skip`` drops the first ceil(skip x rows) rows and ``smooth`` takes a
+    trailing moving average of that width of loss and metric separately (partial windows at a
+    run's start). ``anchor`` (loss, metric) adds one point kept in every bootstrap resample."""
+    if rows not in METRIC_ROWS:
+        raise ValueError(f"--metric-rows must be one of {', '.join(METRIC_ROWS)}, got {rows!r}")
+    if not (0.0 <= skip < 1.0) or int(smooth) != smooth or smooth < 1:
+        raise ValueError(f"--metric-skip must be in [0, 1) and --metric-smooth a whole number >= 1; got {skip!r}, {smooth!r}")
+    if rows == "fitted" and (skip or smooth > 1):
+        raise ValueError("--metric-skip and --metric-smooth act on a run's checkpoints: use them with --metric-rows checkpoints")
+    runs_of = runs_input.run_labels
+    if rows == "fitted":  # the loss fit's rows, in its order
+        frame = uf.train.assign(run=runs_of(uf.train).to_numpy())
+        points = pd.DataFrame({"loss": frame["loss"].astype(float), "metric": pd.to_numeric(frame[column], errors="coerce"),
+                               "run": frame["run"], "line": frame["line"]}).reset_index(drop=True)
+    else:
+        source = uf.prepared.source if uf.prepared is not None else uf.frame
+        frame = source[runs_of(source).isin(set(runs_of(uf.train)))]
+        frame = frame.assign(run=runs_of(frame).to_numpy())
+        order = "step" if "step" in frame.columns else "D"
+        parts = []
+        for _, g in frame.sort_values(["run", order], kind="stable").groupby("run", sort=False):
+            g = g.iloc[int(np.ceil(skip * len(g))):]
+            values = pd.DataFrame({"loss": g["loss"].astype(float), "metric": pd.to_numeric(g[column], errors="coerce")})
+            if smooth > 1:
+                values = values.rolling(int(smooth), min_periods=1).mean()
+            parts.append(values.assign(run=g["run"].to_numpy(), line=g["line"].to_numpy()))
+        points = pd.concat(parts, ignore_index=True)
+    if anchor is not None:
+        points = pd.concat([points, pd.DataFrame({"loss": [float(anchor[0])], "metric": [float(anchor[1])],
+                                                  "run": [""], "line": [0]})], ignore_index=True)
+    record = {"rows": rows, "skip": float(skip), "smooth": int(smooth),
+              "anchor": None if anchor is None else [float(anchor[0]), float(anchor[1])],
+              "runs": int(frame["run"].nunique()), "rows_used": int(len(points)),
+              "text": (f"{'the loss fit' + chr(39) + 's rows' if rows == 'fitted' else 'every checkpoint of the fitted runs'}"
+                       + (f", first {skip:.0%} of each run dropped" if skip else "")
+                       + (f", moving average of {int(smooth)}" if smooth > 1 else "")
+                       + (f", anchor ({anchor[0]:g}, {anchor[1]:g})" if anchor is not None else ""))}
+    return points, record
+
+
 def chain_metric(uf, column: str, metric_law: str = "exponential", budgets=None, targets=None,
-                 n_bootstrap: int = 1000, seed: int = 0) -> UserChained:
+                 n_bootstrap: int = 1000, seed: int = 0, rows: str = "fitted", skip: float = 0.0,
+                 smooth: int = 1, anchor: tuple | None = None) -> UserChained:
     """Fit ``metric_law`` to ``column`` against the fitted rows' measured loss (Huber on log
     metric, as the loss step) and chain it to ``uf``'s loss fit at the targets."""
     law = get_law(metric_law)
@@ -112,17 +171,19 @@ def chain_metric(uf, column: str, metric_law: str = "exponential", budgets=None,
     if column not in train.columns:
         raise InputError(str(uf.path), [f"--metric {column!r}: no such column (columns: "
                                         f"{', '.join(c for c in uf.frame.columns if c != 'line')})"])
-    values = pd.to_numeric(train[column], errors="coerce")
-    text = train[column].notna() & values.isna()
+    source = uf.prepared.source if uf.prepared is not None and rows == "checkpoints" else train
+    values = pd.to_numeric(source[column], errors="coerce")
+    text = source[column].notna() & values.isna()
     if text.any():
-        line = int(train.loc[text, "line"].iloc[0])
-        raise InputError(str(uf.path), [f"line {line}, column {column!r}: {train.loc[text, column].iloc[0]!r} is not a number"])
+        line = int(source.loc[text, "line"].iloc[0])
+        raise InputError(str(uf.path), [f"line {line}, column {column!r}: {source.loc[text, column].iloc[0]!r} is not a number"])
     bad = values.notna() & ~(values > 0)
     if bad.any():
-        line = int(train.loc[bad, "line"].iloc[0])
+        line = int(source.loc[bad, "line"].iloc[0])
         raise InputError(str(uf.path), [f"line {line}, column {column!r}: {values[bad].iloc[0]!r} is not positive "
                                         "(the metric law is fitted on log metric)"])
-    has = values.notna().to_numpy()
+    points, selection = metric_points(uf, column, rows, skip, smooth, anchor)
+    has = points["metric"].notna().to_numpy()
     if has.sum() <= law.n_params:
         raise InputError(str(uf.path), [f"--metric {column!r}: {int(has.sum())} fitted rows have a value; "
                                         f"{law.name} has {law.n_params} parameters"])
@@ -132,18 +193,22 @@ def chain_metric(uf, column: str, metric_law: str = "exponential", budgets=None,
     o = uf.result.objective
     step1 = Step(loss_law, X1, train["loss"].to_numpy(float), runs,
                  {"objective": o.kind, "delta": o.delta, "space": o.space, "reduction": o.reduction, "warn": False})
-    step2 = Step(law, train.loc[has, ["loss"]].to_numpy(float), values[has].to_numpy(float),
-                 None if runs is None else runs[has], {"warn": False})
+    # without run ids (rows == "fitted", no run column) each row is its own run, as in the loss step
+    metric_runs = points["run"].to_numpy()[has] if runs is not None or rows == "checkpoints" else None
+    step2 = Step(law, points.loc[has, ["loss"]].to_numpy(float), points.loc[has, "metric"].to_numpy(float),
+                 metric_runs, {**METRIC_FIT.get(law.name, {}), "warn": False})
     fit2 = fit(law, step2.X, step2.y, **step2.fit_kwargs)
     chained = ChainedFit(step1, step2, uf.result, fit2)
     table = _targets(uf, budgets, targets)
     boot = None
     if n_bootstrap and len(table):
         boot = chained.bootstrap(table[list(loss_law.inputs)].to_numpy(float), n_resamples=n_bootstrap, seed=seed)
+    # an anchor point (run "", e.g. Bhagia's (0, 1)) is not data the law was fitted on
+    fitted_losses = step2.X[step2.runs != "", 0]
     diagnostics = [replace(d, message=f"{column} law: {d.message}", subjects=(column,))
-                   for d in design_checks.design_diagnostics(pd.DataFrame({"L": step2.X[:, 0]}), law)
+                   for d in design_checks.design_diagnostics(pd.DataFrame({"L": fitted_losses}), law)
                    if d.code == "design_points"]  # decades of a loss say nothing; the count of points does
-    lowest = float(step2.X[:, 0].min())
+    lowest = float(fitted_losses.min())
     below = table[chained.predict(table[list(loss_law.inputs)].to_numpy(float))["loss"] < lowest] if len(table) else table
     if len(below):
         diagnostics.append(Diagnostic(
@@ -159,4 +224,4 @@ def chain_metric(uf, column: str, metric_law: str = "exponential", budgets=None,
     if boot is not None and boot.n_failed:
         diagnostics.append(Diagnostic("no_interval" if boot.n_used == 0 else "dropped_points", "warning",
                                       "; ".join(boot.warnings()), (column,)))
-    return UserChained(column, chained, table, boot, int(has.sum()), int((~has).sum()), diagnostics)
+    return UserChained(column, chained, table, boot, int(has.sum()), int((~has).sum()), diagnostics, selection)

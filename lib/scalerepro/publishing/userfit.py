@@ -527,6 +527,8 @@ def _results_json(uf: UserFit) -> dict:
     else:
         results["compute_optimal"] = None
     results["chained"] = uf.chained.record() if uf.chained is not None else None
+    if uf.chained is not None and uf.chained.selection and "selection" in main:
+        main["selection"]["metric_step"] = uf.chained.selection["text"]
     results["declared"] = dict(uf.about)
     if summary:
         ties = "" if summary["runs"] == summary["k"] else f", widened to {summary['runs']} runs tied at the boundary"
