@@ -59,6 +59,9 @@ CODES = {
     "bootstrap_failures": "bootstrap resamples that could not be refitted, left out of the interval",
     "few_resampling_units": "the bootstrap resamples so few runs or groups that its intervals understate "
                             "the uncertainty",
+    "outliers": "points whose residual, standardized by a robust (MAD) scale in the fit's space, exceeds "
+                "the threshold a clean fit of that many points passes 99% of the time; and what "
+                "--drop-highest-loss would drop instead",
 }
 
 

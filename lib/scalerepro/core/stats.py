@@ -64,3 +64,39 @@ def percentile_interval(values, level: float) -> tuple[float, float]:
     method = "linear" if np.isfinite(values).all() else "inverted_cdf"
     lo, hi = np.percentile(values, [q, 100 - q], method=method)
     return float(lo), float(hi)
+
+
+#: Chance that the outlier check names any point of a clean fit (Gaussian noise in the
+#: fit's space): the threshold is Bonferroni's for this family-wise rate over the n points.
+OUTLIER_FALSE_ALARM = 0.01
+#: The threshold never goes below Iglewicz and Hoaglin's 3.5 for robust z-scores, so a fit
+#: of a handful of points does not name one for an ordinary miss.
+MIN_OUTLIER_Z = 3.5
+#: 1 / Phi^-1(3/4): the median absolute deviation of Gaussian noise times this is its sd.
+MAD_TO_SD = 1.482602218505602
+
+
+def robust_scale(residuals) -> float:
+    """The noise's standard deviation estimated from the median absolute deviation of
+    ``residuals`` about their median: a few wild points (the ones to be found) barely move
+    it, where the plain standard deviation would grow with them and hide them."""
+    r = np.asarray(residuals, float)
+    return float(MAD_TO_SD * np.median(np.abs(r - np.median(r))))
+
+
+def robust_z(residuals) -> np.ndarray:
+    """Residuals standardized by their median and :func:`robust_scale` (NaN when the scale
+    is 0: an exact fit has no noise to compare with)."""
+    r = np.asarray(residuals, float)
+    scale = robust_scale(r)
+    if not scale > 0:
+        return np.full(r.shape, np.nan)
+    return (r - np.median(r)) / scale
+
+
+def outlier_threshold(n: int, false_alarm: float = OUTLIER_FALSE_ALARM) -> float:
+    """The |robust z| above which one of ``n`` residuals is an outlier: the two-sided
+    Gaussian quantile at ``false_alarm / n`` (Bonferroni), so that a clean fit of n points
+    names none with probability about 1 - ``false_alarm`` (4.10 for 240 points, 3.5 at
+    least)."""
+    return float(max(MIN_OUTLIER_Z, sps.norm.isf(false_alarm / (2 * max(int(n), 1)))))

@@ -167,8 +167,15 @@ def loss_vs_compute(uf, results=None) -> Figure | None:
     return fig
 
 
+def outlier_lines(uf) -> list[int]:
+    """The file lines the ``outliers`` diagnostic names (its subjects read ``line N``)."""
+    return [int(s.split()[1]) for d in getattr(uf, "diagnostics", None) or [] if d.code == "outliers"
+            for s in d.subjects if str(s).startswith("line ")]
+
+
 def residuals(uf, results=None) -> Figure:
-    """Relative residual of every row, runs ordered by size then tokens."""
+    """Relative residual of every row, runs ordered by size then tokens; the points the
+    ``outliers`` diagnostic names are ringed in red and labelled with their lines."""
     frame, law = uf.frame, uf.law
     roles = _roles(uf)
     predicted = uf.result.predict(frame[list(law.inputs)].to_numpy(float))
@@ -182,6 +189,13 @@ def residuals(uf, results=None) -> Figure:
     norm = _size_norm(frame) if "N" in frame.columns else None
     ax.axhline(0, color="0.3", lw=0.8)
     _scatter_roles(ax, x, resid, roles, np.log10(frame["N"]) if norm else None, norm)
+    flagged = frame["line"].isin(outlier_lines(uf)).to_numpy() if "line" in frame.columns else np.zeros(len(frame), bool)
+    if flagged.any():
+        ax.scatter(x[flagged], resid[flagged], s=120, facecolor="none", edgecolor="#c0392b", linewidth=1.4, zorder=4,
+                   label=f"outliers ({flagged.sum()}, see the diagnostic)")
+        for xi, ri, line in zip(x[flagged], resid[flagged], frame["line"].to_numpy()[flagged]):
+            ax.annotate(f"line {line}", (xi, ri), xytext=(4, 4), textcoords="offset points", fontsize=7,
+                        color="#c0392b")
     if len(order) <= MAX_RUN_LABELS:
         ax.set_xticks(np.arange(len(order)), [str(r) for r in order], rotation=90, fontsize=6)
         ax.set_xlabel("run (ordered by N, then D)")
@@ -381,7 +395,8 @@ FIGURES = (
      "region lies beyond the largest fitted compute."),
     ("residuals", residuals,
      "Relative residual of every row (a run's checkpoints share a column), runs ordered by model size. "
-     "Residuals that trend with size or tokens mean the functional form misses something."),
+     "Residuals that trend with size or tokens mean the functional form misses something. Points ringed in "
+     "red are the outliers the diagnostics name, labelled with their lines in the file."),
     ("predicted_vs_actual", predicted_vs_actual,
      "Predicted against actual loss; points on the diagonal are predicted exactly. The held-out runs "
      "are the out-of-sample test."),

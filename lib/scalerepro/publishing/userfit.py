@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import design_checks, identifiability, laws, optimal
+from ..core import design_checks, identifiability, laws, optimal, stats
 from ..io import runs_input
 from ..analyses import userapproaches
 from ..core.bootstrap import BootstrapResult, bootstrap
@@ -227,6 +227,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
         result = fit(law, X, y, starts=starts, dropped=prepared.dropped, warn=False)  # reported by the fit
         ident = identifiability.check(result, X, y, starts=starts)
         diagnostics += ident.diagnostics
+        diagnostics += outlier_diagnostics(result, train, held, int(drop_highest_loss))
         budgets = [float(c) for c in (default_budgets(train) if budgets is None and "C" in train.columns
                                       else budgets or [])]
         derived = _derived(law)
@@ -339,6 +340,60 @@ def _checkpoint_pull(result, X, y, prepared, law, seed):
         return None, []
     quantities = {**_exponents(law), **_derived(law)}
     return identifiability.final_rows_refit(result, X, y, final, prepared.groups, quantities, seed=seed)
+
+
+#: Outliers named one by one in the message (all of them are in its subjects).
+OUTLIERS_SHOWN = 10
+
+
+def outlier_diagnostics(result, train: pd.DataFrame, held: pd.DataFrame | None = None,
+                        dropped_already: int = 0) -> list[Diagnostic]:
+    """Name the fitted points the law misses by far more than the noise: the robust fit
+    (Huber) discounts them silently, so the user is told which ones, with their lines.
+
+    A point's residual in the fit's space (log loss by default) is standardized by the
+    median absolute deviation of all residuals (:func:`scalerepro.core.stats.robust_z`),
+    which the outliers themselves barely move, and compared with the Bonferroni threshold
+    for this many points (:func:`scalerepro.core.stats.outlier_threshold`: a clean sweep with
+    Gaussian noise names none 99% of the time). The message also says what
+    ``--drop-highest-loss K`` (K = the number named) would drop instead: the K highest
+    losses, which need not be the points the law misses.
+
+    train: the fitted rows (columns ``line`` and ``loss``, in the fit's order); held: the
+    held-out rows (which ``--drop-highest-loss`` also sees); dropped_already: the K the
+    fit was run with."""
+    residual = result.residuals()
+    z = stats.robust_z(residual)
+    threshold = stats.outlier_threshold(len(z))
+    flagged = np.flatnonzero(np.abs(np.nan_to_num(z)) > threshold)
+    if not flagged.size:
+        return []
+    flagged = flagged[np.argsort(-np.abs(z[flagged]), kind="stable")]
+    lines = train["line"].to_numpy()
+    space = "log loss" if result.objective.space == "log" else "loss"
+    shown = "; ".join(f"line {lines[i]} (loss {train['loss'].iloc[i]:.4g}, residual {residual[i]:+.3g} in {space}, "
+                      f"z = {z[i]:+.1f})" for i in flagged[:OUTLIERS_SHOWN])
+    more = f"; and {flagged.size - OUTLIERS_SHOWN} more" if flagged.size > OUTLIERS_SHOWN else ""
+    k = int(flagged.size)
+    candidates = pd.concat([train, held]) if held is not None and len(held) else train
+    highest = candidates["loss"].sort_values(ascending=False, kind="stable").index[:k]
+    highest_lines = candidates.loc[highest, "line"].tolist()
+    same = set(highest_lines) & set(lines[flagged].tolist())
+    option = (f"--drop-highest-loss {dropped_already + k}"
+              + (f" (instead of {dropped_already})" if dropped_already else ""))
+    agreement = ("the same points" if len(same) == k else
+                 f"{len(same)} of them named here" if same else "none of them named here")
+    below = int((z[flagged] < 0).sum())
+    return [Diagnostic(
+        "outliers", "warning",
+        f"{k} of {len(z)} fitted points lie more than {threshold:.2f} robust standard deviations from the fit "
+        f"(z: residual in {space} over 1.4826 x its median absolute deviation, "
+        f"{stats.robust_scale(residual):.3g}; with Gaussian noise a clean fit of {len(z)} points has one beyond "
+        f"{threshold:.2f} {stats.OUTLIER_FALSE_ALARM:.0%} of the time): {shown}{more}. The Huber loss discounts them; "
+        f"{option} would drop lines {', '.join(map(str, highest_lines))} (the {k} highest "
+        f"{'remaining ' if dropped_already else ''}losses): {agreement}"
+        + (f"; {below} of the named points {'lies' if below == 1 else 'lie'} below the fit, which dropping "
+           "high losses never removes" if below else ""), tuple(f"line {lines[i]}" for i in flagged[:50]))]
 
 
 def _holdout_table(result, law, held) -> pd.DataFrame:
