@@ -12,7 +12,10 @@ user's fit is made and reported the same way:
    go out together);
 3. check the design (:mod:`scalerepro.core.design_checks`): enough distinct points, N and D
    varied independently, decades covered;
-4. fit the law from its full start grid, Huber (delta 1e-3) on log loss, summed;
+4. fit the law, Huber (delta 1e-3) on log loss, summed: the Chinchilla family by the exact
+   profile solver, checked against the full start grid, which is run and used whenever the
+   profile fit is not plainly the global one or the identifiability checks find anything
+   (:func:`fit_and_check`); other forms from their full start grid;
 5. check identifiability (:mod:`scalerepro.core.identifiability`): non-physical values, flat
    directions, the objective's profile along a flagged parameter;
 6. bootstrap, resampling whole runs or (N, D) groups when rows are not independent, and
@@ -47,6 +50,7 @@ from ..core.bootstrap import BootstrapResult, bootstrap
 from ..io.data import sha256_file
 from ..diagnostics import Diagnostic, sorted_by_severity
 from ..core.fit import FitResult, FitStatus, fit
+from ..core.newton import chinchilla_form
 from ..analyses.law_registry import get_law
 from .results import Recorder, json_safe, write_report_and_results
 from .spec import Spec
@@ -224,8 +228,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
             raise InputError(str(path), [f"{len(y)} rows left to fit {law.n_params} parameters of {law.name}; "
                                          "need more runs (or a smaller --holdout)"])
         diagnostics = prepared.all_diagnostics() + design_checks.design_diagnostics(train, law)
-        result = fit(law, X, y, starts=starts, dropped=prepared.dropped, warn=False)  # reported by the fit
-        ident = identifiability.check(result, X, y, starts=starts)
+        result, ident = fit_and_check(law, X, y, starts, prepared.dropped)
         diagnostics += ident.diagnostics
         diagnostics += outlier_diagnostics(result, train, held, int(drop_highest_loss))
         budgets = [float(c) for c in (default_budgets(train) if budgets is None and "C" in train.columns
@@ -262,6 +265,57 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
                    warnings=list(prepared.notes), prepared=prepared, identifiability=ident,
                    diagnostics=sorted_by_severity(diagnostics), about=declared, seconds=time.perf_counter() - t0,
                    approaches=fits)
+
+
+def fit_and_check(law, X, y, starts=None, dropped=None):
+    """The fit (its warnings reported by the fit's record) and its identifiability checks.
+
+    For the Chinchilla family with the default starts the exact profile solver
+    (:mod:`scalerepro.core.profile`) fits first: it reaches the full start grid's optimum in
+    a few tens of milliseconds where the grid takes about a second. The full grid stays the
+    reference: it is run, and its fit used, whenever the profile fit is not plainly the
+    global one (:func:`_profile_not_global`) or the identifiability checks find anything
+    (they read the spread of the starts at the best objective, which only the full grid
+    samples as published). Which solver made the fit, and why, is recorded in the fit's
+    ``optimizer.global_check``."""
+    reasons = []
+    if starts is None and chinchilla_form(law) is not None:
+        result = fit(law, X, y, optimizer="profile", dropped=dropped, warn=False)
+        reasons = _profile_not_global(result)
+        if not reasons:
+            ident = identifiability.check(result, X, y)
+            if ident.outcome == "identified":
+                result.optimizer["global_check"] = (
+                    "profile solver used: its optimum converged inside the exponent grid, no point of the full "
+                    f"{len(law.default_starts())}-start grid lies below it, and the identifiability checks passed")
+                return result, ident
+            reasons = ["the identifiability checks flagged it"]
+    result = fit(law, X, y, starts=starts, dropped=dropped, warn=False)
+    if reasons:
+        result.optimizer["global_check"] = "full start grid used: the profile solver's fit was not taken because " + \
+            "; ".join(reasons)
+    return result, identifiability.check(result, X, y, starts=starts)
+
+
+def _profile_not_global(result) -> list[str]:
+    """Why a profile fit might not be the full grid's optimum ([] when none): it did not
+    converge; its exponents lie in the outer cells of the exponent grid, where the global
+    optimum could lie beyond it; or a point of the law's full start grid already has a
+    lower objective."""
+    reasons = []
+    if not result.converged:
+        reasons.append(f"it did not converge ({result.message})")
+    grid = result.landscape["alpha"]
+    exponents = {k: v for k, v in result.params.items() if k in ("alpha", "beta")}
+    edge = [k for k, v in exponents.items() if not grid[1] <= v <= grid[-2]]
+    if edge:
+        reasons.append(f"{', '.join(edge)} lie in the outer cells of the exponent grid [{grid[0]:g}, {grid[-1]:g}]")
+    starts = result.law.default_starts()
+    with np.errstate(all="ignore"):
+        below = int(np.sum(result.objective_at(starts) < result.objective_value))
+    if below:
+        reasons.append(f"{below} points of the full start grid have a lower objective")
+    return reasons
 
 
 def _allocation_exponent(p) -> float:
