@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as sps
+from scipy.special import ndtri
 
 
 def wald_test(estimate, covariance, published) -> dict:
@@ -12,6 +12,8 @@ def wald_test(estimate, covariance, published) -> dict:
     W = (theta_hat - theta_0)^T Cov^-1 (theta_hat - theta_0), chi-square with p degrees
     of freedom; Cov is typically the bootstrap covariance of the estimate.
     """
+    from scipy import stats as sps  # on first use: scipy.stats costs every command a third of a second
+
     diff = np.asarray(estimate, float) - np.asarray(published, float)
     cov = np.atleast_2d(np.asarray(covariance, float))
     w = float(diff @ np.linalg.solve(cov, diff))
@@ -24,6 +26,8 @@ def likelihood_ratio_test(log_residuals_fit, log_residuals_published, n_free: in
     """LR statistic for the published parameters against the refit, under a Gaussian
     likelihood on log residuals with the variance profiled out: LR = n log(RSS0/RSS1).
     """
+    from scipy import stats as sps
+
     r1 = np.asarray(log_residuals_fit, float)
     r0 = np.asarray(log_residuals_published, float)
     n = r1.size
@@ -99,4 +103,4 @@ def outlier_threshold(n: int, false_alarm: float = OUTLIER_FALSE_ALARM) -> float
     Gaussian quantile at ``false_alarm / n`` (Bonferroni), so that a clean fit of n points
     names none with probability about 1 - ``false_alarm`` (4.10 for 240 points, 3.5 at
     least)."""
-    return float(max(MIN_OUTLIER_Z, sps.norm.isf(false_alarm / (2 * max(int(n), 1)))))
+    return float(max(MIN_OUTLIER_Z, -ndtri(false_alarm / (2 * max(int(n), 1)))))
