@@ -278,6 +278,19 @@ def predicted_vs_actual(uf, results=None) -> Figure:
     return fig
 
 
+#: Margins (inches) of the rows of histograms; the top one is set by :func:`_room_for_titles`.
+HISTOGRAMS = dict(left=0.65, right=0.15, bottom=0.5, top=0.0, wspace=0.3)
+#: Height (inches) of one line of a histogram's title (9 pt), and of the figure's title above.
+TITLE_LINE, SUPTITLE = 0.17, 0.35
+
+
+def _room_for_titles(fig, axes):
+    """Leave room above a row of histograms for their titles, whose line count (two to four:
+    the value, its interval, the budget, values at a limit) is known once they are written."""
+    lines = max(ax.get_title().count("\n") + 1 for ax in axes)
+    fig.subplots_adjust(top=1 - (SUPTITLE + TITLE_LINE * lines + 0.08) / fig.get_figheight())
+
+
 def _histogram(ax, values, estimate, level, name, log=False):
     values = np.asarray(values, float)
     finite = values[np.isfinite(values) & ((values > 0) if log else True)]
@@ -316,11 +329,12 @@ def bootstrap_exponents(uf, results=None) -> Figure | None:
         estimates["a (N_opt ~ C^a)"] = float(uf.allocation["a"].iloc[0])
     if not samples:
         return None
-    fig, axes = _figure(ncols=len(samples), width=max(6.5, 3.2 * len(samples) + 0.6), height=3.6)
+    fig, axes = _figure(ncols=len(samples), width=max(6.5, 3.2 * len(samples) + 0.6), height=3.6, margins=HISTOGRAMS)
     for ax, (name, values) in zip(axes, samples.items()):
         _histogram(ax, values, estimates[name], uf.boot.level, name)
     fig.suptitle(f"Bootstrap distributions ({uf.boot.n_resamples} resamples, {uf.boot.resampling}); "
                  "line: fit, band: interval", fontsize=10)
+    _room_for_titles(fig, axes)
     return fig
 
 
@@ -332,7 +346,7 @@ def bootstrap_tokens(uf, results=None) -> Figure | None:
     with np.errstate(all="ignore"):
         drawn = optimal.compute_optimal({k: v[:, None] for k, v in uf.boot.samples.items()}, budgets[None, :])
     tpp = np.broadcast_to(drawn["tokens_per_param"], (len(uf.boot.samples["alpha"]), len(budgets)))
-    fig, axes = _figure(ncols=len(budgets), width=max(6.5, 3.2 * len(budgets) + 0.6), height=3.6)
+    fig, axes = _figure(ncols=len(budgets), width=max(6.5, 3.2 * len(budgets) + 0.6), height=3.6, margins=HISTOGRAMS)
     for ax, j in zip(axes, range(len(budgets))):
         factor = uf.allocation["extrapolation_factor"].iloc[j]
         where = "within the fitted range" if factor <= 1 + 1e-9 else f"{factor:.3g}x the fitted range"
@@ -340,6 +354,7 @@ def bootstrap_tokens(uf, results=None) -> Figure | None:
                    "tokens per parameter", log=True)
         ax.set_title(f"C = {budgets[j]:.3g} ({where})\n" + ax.get_title(), fontsize=9)
     fig.suptitle("Tokens per parameter at each budget (bootstrap)", fontsize=10)
+    _room_for_titles(fig, axes)
     return fig
 
 
