@@ -72,6 +72,9 @@ CODES = {
                       "coefficient to infinity), too few to put its interval's end at that limit",
     "column_mapping": "a file column named like a role (N, D, C, loss, run, step) that --columns gave to "
                       "another column, kept under another name",
+    "outliers": "points whose residual, standardized by a robust (MAD) scale in the fit's space, exceeds "
+                "the threshold a clean fit of that many points passes 99% of the time; and what "
+                "--drop-highest-loss would drop instead",
 }
 
 
