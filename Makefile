@@ -57,6 +57,7 @@ mutants: dev-env
 bench: dev-env
 	$(BIN)/python benchmarks/bench_fit.py
 	$(BIN)/python benchmarks/bench_sensitivity.py
+	$(BIN)/python benchmarks/bench_fit_command.py
 
 strip-notebooks: $(BIN)/python
 	$(BIN)/python tools/strip_notebooks.py notebooks/*.ipynb

@@ -5,14 +5,14 @@ import sys
 
 import pytest
 
-from scalerepro.analyses import kaplan_laws, law_registry
-from scalerepro.analyses import data_constrained
+from scalerepro.analyses import bhagia2024_laws, data_constrained, gadre2024_laws, kaplan_laws, law_registry
 from scalerepro.core import laws
 
 
 def test_registry_holds_the_core_and_the_papers_forms():
-    assert set(law_registry.LAWS) == set(laws.CORE_LAWS) | set(kaplan_laws.KAPLAN_LAWS) | {"power_law", "chinchilla_tied"} \
-        | set(data_constrained.LAWS)
+    assert set(law_registry.LAWS) == (set(laws.CORE_LAWS) | set(kaplan_laws.KAPLAN_LAWS)
+                                      | {"power_law", "chinchilla_tied"} | set(data_constrained.LAWS)
+                                      | set(gadre2024_laws.GADRE_LAWS) | set(bhagia2024_laws.BHAGIA_LAWS))
     assert law_registry.get_law("power_law") is kaplan_laws.KAPLAN_LAWS["kaplan2020_c_with_e"]
 
 

@@ -169,9 +169,9 @@ def test_refits_use_the_fits_own_stopping_rule_and_show_progress_when_asked(monk
     result = fit(law, X, y, starts=law.from_natural(**CHINCHILLA_TRUTH)[None, :], options=rule)
     seen = []
 
-    def recording(problem, start, **options):
+    def recording(problem, start, *box, **options):  # box: the fit's bounds, passed on as given
         seen.append({k: options[k] for k in rule if k in options})
-        return newton_batch(problem, start, **options)
+        return newton_batch(problem, start, *box, **options)
 
     monkeypatch.setattr(bootstrap_module, "newton_batch", recording)
     bootstrap(result, n_resamples=3, progress=True)

@@ -82,7 +82,7 @@ def _write(tmp_path, mutate):
     (lambda r: r["claims"][0].pop("source"), "is missing 'source'"),
     (lambda r: r["claims"][0]["rule"].update(kind="close_enough"),
      "claim 'tiny.value': rule kind must be one of abs_tol, rel_tol, in_published_interval, "
-     "published_in_reproduced_interval, at_least, not_testable, got {'kind': 'close_enough'"),
+     "published_in_reproduced_interval, at_least, not_testable, at_most, got {'kind': 'close_enough'"),
     (lambda r: r["claims"][0]["rule"].pop("tol"), "rule abs_tol needs a non-negative number 'tol'"),
     (lambda r: r["claims"][2]["rule"].pop("tol"), "claim 'tiny.unmeasured': rule rel_tol needs a non-negative"),
     (lambda r: r["claims"][0]["rule"].update(tol=-0.1), "rule abs_tol needs a non-negative number 'tol'"),
@@ -189,6 +189,10 @@ INTERVAL = [1.0, 2.0]
     (claim("at_least", published=10.0), 10.0, None, "replicated"),
     (claim("at_least", published=10.0), 250.0, None, "replicated"),
     (claim("at_least", published=10.0), 9.999, None, "not_replicated"),
+    # at_most: reproduced <= p (a published upper bound)
+    (claim("at_most", published=2.0), 2.0, None, "replicated"),
+    (claim("at_most", published=2.0), 0.3, None, "replicated"),
+    (claim("at_most", published=2.0), 2.11, None, "not_replicated"),
     # max_interval_width: width <= max is tested; wider, or no interval, is inconclusive
     (claim("abs_tol", tol=0.1, max_interval_width=0.5), 2.0, (1.75, 2.25), "replicated"),
     (claim("abs_tol", tol=0.1, max_interval_width=0.5), 2.0, (1.75, 2.251), "inconclusive"),
@@ -220,6 +224,7 @@ def test_rules(c, reproduced, interval, verdict):
     (claim("published_in_reproduced_interval"), 2.0, (1.5, 2.5),
      "published 2 vs reproduced interval [1.5, 2.5] -> within"),
     (claim("at_least", published=10.0), 12.0, None, "12 vs threshold 10 (at least) -> within"),
+    (claim("at_most", published=2.0), 2.11, None, "2.11 vs bound 2 (at most) -> outside"),
     (claim("abs_tol", tol=0.1, max_interval_width=0.5), 2.0, (1.0, 3.0),
      "reproduced interval width 2 > max_interval_width 0.5"),
     (claim("abs_tol", tol=0.1, max_interval_width=0.5), 2.0, None,

@@ -316,7 +316,7 @@ def test_chinchilla_protocol_from_the_cli_has_no_error_and_reaches_the_optimum(t
     main = results["fits"]["main"]
     # the replication's optimum (tests/test_chinchilla.py, shared/reference/chinchilla_approach3.md)
     assert main["objective_value"] == pytest.approx(0.0010182740178, rel=1e-8)
-    assert main["initialization"]["n_starts"] == 4500 and main["points_used"] == 240
+    assert main["optimizer"]["name"] == "profile" and main["points_used"] == 240  # checked against the full grid
     _, expected = drop_largest(runs, "loss", 5, "outlier")
     assert sorted(d["line"] for d in main["points_dropped"]) == sorted(r["index"] + 2 for r in expected)
     assert results["fit"]["outcome"] == "converged"

@@ -314,7 +314,44 @@ def add_fit(sub):
     p.add_argument("--unique-tokens", type=_budget, default=None, metavar="U",
                    help="--form data_constrained: unique-token limit of the allocation at each --budget "
                         "(prints N, D and epochs)")
+    p.add_argument("--metric", default=None, metavar="COLUMN",
+                   help="a downstream column (average error or accuracy) fitted against each run's loss and "
+                        "chained to the loss fit: its prediction at each --budget / --target is the metric law at "
+                        "the predicted loss, with a bootstrap interval over runs through both fits")
+    p.add_argument("--metric-law", default="exponential", metavar="LAW",
+                   help="law from loss to metric (default exponential: Err = eps - k exp(-gamma L); k > 0 for an "
+                        "error, which falls as the loss falls; k < 0 for an accuracy)")
+    p.add_argument("--target", type=_target, action="append", default=None, metavar="N:D",
+                   help="a model to predict with --metric: parameters and tokens, e.g. 1.4e9:9.2e11; repeatable")
+    p.add_argument("--metric-rows", choices=("fitted", "checkpoints"), default="fitted",
+                   help="rows of the metric step: the loss fit's own rows (fitted; default) or every checkpoint of "
+                        "the fitted runs (checkpoints), e.g. with --checkpoints final for Bhagia et al.'s ladder "
+                        "(sigmoid law: accuracy as a fraction)")
+    p.add_argument("--metric-skip", type=float, default=0.0, metavar="FRACTION",
+                   help="--metric-rows checkpoints: drop the first ceil(FRACTION x rows) of each run (Bhagia: 0.1)")
+    p.add_argument("--metric-smooth", type=int, default=1, metavar="K",
+                   help="--metric-rows checkpoints: trailing moving average of width K per run (Bhagia: 5)")
+    p.add_argument("--metric-anchor", type=_anchor, default=None, metavar="LOSS:METRIC",
+                   help="one point added to the metric step and kept in every resample (Bhagia: 0:1)")
     p.set_defaults(func=cmd_fit)
+
+
+def _anchor(text: str) -> tuple[float, float]:
+    try:
+        loss, metric = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOSS:METRIC, e.g. 0:1, got {text!r}") from None
+    return loss, metric
+
+
+def _target(text: str) -> tuple[float, float]:
+    try:
+        N, D = (float(v) for v in text.split(":"))
+    except ValueError:
+        N = D = float("nan")
+    if not (0 < N < float("inf") and 0 < D < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected N:D (two positive numbers), got {text!r}")
+    return N, D
 
 
 def _budget(text: str) -> float:
@@ -443,6 +480,9 @@ def cmd_fit(args) -> int:
     try:
         columns, holdout = userfit.parse_columns(args.columns), userfit.parse_holdout(args.holdout)
         law = get_law(args.form or "chinchilla")
+        if tuple(law.inputs) == ("L",):
+            raise ValueError(f"--form {args.form}: a law from loss to a downstream metric; fit a loss law with "
+                             f"--form and chain it with --metric COLUMN --metric-law {args.form}")
         userfit.runs_input.check_options(args.per_nd, args.checkpoints, args.drop_highest_loss, args.duplicate_rows)
         isoflop_budgets = _check_approach_options(args, law)
         dask = _scheduler(args)  # opened by the bootstrap itself, after the input checked out
@@ -450,12 +490,18 @@ def cmd_fit(args) -> int:
         raise UsageError(str(exc)) from None
     if args.budget and not law.has_allocation:
         raise UsageError(f"--budget: form {args.form!r} has no compute-optimal allocation in N and D")
+    if (args.target or args.metric_law != "exponential") and not args.metric:
+        raise UsageError("--target and --metric-law belong to --metric COLUMN")
+    if (args.metric_rows != "fitted" or args.metric_skip or args.metric_smooth != 1 or args.metric_anchor) \
+            and not args.metric:
+        raise UsageError("--metric-rows, --metric-skip, --metric-smooth and --metric-anchor belong to --metric COLUMN")
     results = userfit.run(args.csv, args.out, form=args.form or "chinchilla", columns=columns, holdout=holdout,
                           n_bootstrap=args.n_bootstrap, seed=args.seed, per_nd=args.per_nd,
                           checkpoints=args.checkpoints, drop_highest_loss=args.drop_highest_loss,
                           duplicate_rows=args.duplicate_rows, budgets=args.budget, about=args.about,
                           approach=args.approach,
-                          isoflop_budgets=isoflop_budgets, client=dask, envelope=args.envelope, targets=args.predict)
+                          isoflop_budgets=isoflop_budgets, client=dask, envelope=args.envelope, targets=args.predict,
+                          then=(lambda uf: _chain_metric(args, uf)) if args.metric else None)
     if results.get("fit") is None:
         return _report_approaches_only(args, results)
     fit, main = results["fit"], results["fits"]["main"]
@@ -498,6 +544,8 @@ def cmd_fit(args) -> int:
         print(_approaches_text(results))
     if results.get("predictions"):
         print(_predictions_text(results["predictions"], args.out))
+    if results.get("chained"):
+        print(_chained_text(results["chained"]))
     return _epilogue(args, results)
 
 
@@ -554,6 +602,42 @@ def _fit_data_constrained(args) -> int:
               "intervals)")
         print(_table(table, ["C", "U", "N (parameters)", "D (tokens)", "epochs"]))
     return _epilogue(args, results)
+
+
+def _chain_metric(args, uf) -> None:
+    """--metric: fit the metric law and chain it to the loss fit (scalerepro.publishing.userchained)."""
+    from .diagnostics import sorted_by_severity
+    from .publishing import userchained
+
+    if uf.result is None:
+        raise UsageError("--metric chains to the parametric loss fit (--approach 3 or all)")
+    budgets = args.budget if args.budget or args.target else (uf.options.get("budgets") or [])
+    try:
+        uf.chained = userchained.chain_metric(uf, args.metric, args.metric_law, budgets=budgets, targets=args.target,
+                                              n_bootstrap=args.n_bootstrap, seed=args.seed, rows=args.metric_rows,
+                                              skip=args.metric_skip, smooth=args.metric_smooth, anchor=args.metric_anchor)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    uf.diagnostics = sorted_by_severity(uf.diagnostics + uf.chained.diagnostics)
+
+
+def _chained_text(chained: dict) -> str:
+    """The metric law and the chained predictions with their intervals."""
+    lines = [f"{chained['metric']}: {chained['equation']} ({chained['outcome']}), fitted on {chained['rows_used']} rows; "
+             f"the law {chained['direction']}"]
+    if chained.get("selection"):
+        lines.append(f"metric step rows: {chained['selection']['text']}")
+    rows = [{"parameter": k, "estimate": f"{v:.6g}", "95% interval": _interval_text((chained["intervals"] or {}).get(k))}
+            for k, v in chained["params"].items()]
+    lines.append(_table(rows, ["parameter", "estimate"] + (["95% interval"] if chained["intervals"] else [])))
+    lines.append(f"chained prediction ({chained['metric']} law at the predicted loss):")
+    boot = chained["bootstrap"] is not None
+    rows = [{"target": p["source"], "N": f"{p['N']:.4g}", "D": f"{p['D']:.4g}", "M = D/N": f"{p['M']:.4g}",
+             "loss": _with_interval(p["loss_pred"], (p["loss_lo"], p["loss_hi"]) if boot else None),
+             chained["metric"]: _with_interval(p["metric_pred"], (p["metric_lo"], p["metric_hi"]) if boot else None)}
+            for p in chained["predictions"]]
+    lines.append(_table(rows, ["target", "N", "D", "M = D/N", "loss", chained["metric"]]))
+    return "\n".join(lines)
 
 
 def _report_approaches_only(args, results: dict) -> int:

@@ -40,6 +40,8 @@ CODES = {
     "design_points": "too few distinct design points for the number of free parameters",
     "collinear_design": "log N and log D move together (D/N nearly constant): the N and D terms "
                         "cannot be separated",
+    "multiplier_support": "a law in (N, M): only one or two runs lie off the main token multiplier, so they "
+                          "alone split the prefactor and decide predictions at other M",
     "narrow_range": "the data cover too few orders of magnitude in N, D or C",
     "implausible_parameter": "a fitted value outside the physically plausible range (negative "
                              "exponent, start-grid value, coefficient beyond 1e30, E -> 0)",
@@ -70,6 +72,9 @@ CODES = {
                       "coefficient to infinity), too few to put its interval's end at that limit",
     "column_mapping": "a file column named like a role (N, D, C, loss, run, step) that --columns gave to "
                       "another column, kept under another name",
+    "outliers": "points whose residual, standardized by a robust (MAD) scale in the fit's space, exceeds "
+                "the threshold a clean fit of that many points passes 99% of the time; and what "
+                "--drop-highest-loss would drop instead",
 }
 
 

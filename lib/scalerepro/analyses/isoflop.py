@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.interpolate import Akima1DInterpolator
 
 from ..errors import IsoflopError
 from ..summary import Row, Summary
@@ -90,6 +89,9 @@ def _curves(method: str, logx: np.ndarray, logy: np.ndarray, loggrid: np.ndarray
     ``(K, R)``, the result ``(G,)`` or ``(G, R)``. Both methods are evaluated on the same
     grid so that they differ only in the curve, not in the discretisation."""
     if method == "akima":
+        # imported here: scipy.interpolate would cost every command that imports this module
+        from scipy.interpolate import Akima1DInterpolator
+
         # Akima1DInterpolator interpolates every trailing column at once.
         return Akima1DInterpolator(logx, logy, axis=0)(loggrid)
     coef = np.polyfit(logx, logy, 2)                      # (3,) or (3, R)

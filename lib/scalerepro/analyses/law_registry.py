@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from . import kaplan_laws
-from . import data_constrained
+from . import bhagia2024_laws, data_constrained, gadre2024_laws, kaplan_laws
 from ..core.constraints import constrain
 from ..core.laws import CORE_LAWS, Chinchilla, Law
 
@@ -32,6 +31,10 @@ def _build() -> dict[str, Law]:
     # The plain compute law with an irreducible term, under the name users expect.
     _register(registry, {"power_law": kaplan_laws.KAPLAN_LAWS["kaplan2020_c_with_e"]}, "scalerepro.analyses.law_registry")
     _register(registry, data_constrained.LAWS, "scalerepro.analyses.data_constrained")
+    # Gadre et al. 2024: the over-training law in (N, M) and the loss -> downstream error law
+    _register(registry, gadre2024_laws.GADRE_LAWS, "scalerepro.analyses.gadre2024_laws")
+    # Bhagia et al. 2024: accuracy from a task loss (sigmoid) and their step-1 forms
+    _register(registry, bhagia2024_laws.BHAGIA_LAWS, "scalerepro.analyses.bhagia2024_laws")
     return registry
 
 

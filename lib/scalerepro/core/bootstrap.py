@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .fit import DRIFT, SETTLED_LOG_PREDICTION, FitResult, fit, probe_stalled
+from .fit import DRIFT, SETTLED_LOG_PREDICTION, FitResult, _as_bounds, fit, probe_stalled
 from .newton import newton_batch
 from .objective import Problem
 from .stats import percentile_interval
@@ -43,6 +43,9 @@ class BootstrapResult:
     seconds: float
     point_estimate: dict[str, float] = field(default_factory=dict)
     n_settled: int = 0                    # stopped at max_iter with settled predictions: included
+    # (n_resamples,) which resamples were kept (converged or settled): row i of theta_samples is
+    # resample flatnonzero(succeeded)[i], so bootstraps drawn from one weight matrix can be aligned
+    succeeded: np.ndarray | None = None
 
     @property
     def failed_share(self) -> float:
@@ -126,23 +129,24 @@ def resample_weights(n_points: int, n_resamples: int, seed: int, groups=None) ->
     return group_counts[:, index].astype(float)
 
 
-def _refit_chunk(law, X, y, objective, theta0, options, optimizer, weights) -> tuple[np.ndarray, np.ndarray]:
+def _refit_chunk(law, X, y, objective, theta0, options, optimizer, weights, bounds=None) -> tuple[np.ndarray, np.ndarray]:
     """Refit one chunk of resamples (rows of ``weights``) from ``theta0``: their parameters
     and whether each refit converged to finite values. A task of its own on a Dask worker.
 
     A Newton (or profile) fit's resamples are refitted together by the batched solver; any
     other optimizer's (a scipy method, e.g. for MAE, which has no curvature) one resample at
-    a time with that same optimizer, so each interval comes from the method that made the fit."""
+    a time with that same optimizer, so each interval comes from the method that made the fit.
+    ``bounds``: the fit's own bounds (``{name: (low, high)}``), which every refit keeps."""
     if optimizer not in NEWTON_FITS:
-        return _refit_each(law, X, y, objective, theta0, optimizer, weights)
+        return _refit_each(law, X, y, objective, theta0, optimizer, weights, bounds)
     problem = Problem(law, X, y, objective, weights)
     start = np.repeat(theta0[None, :], len(weights), axis=0)
     # warm starts next to their optimum begin in the exact-Hessian phase
-    theta, values, converged, _ = newton_batch(problem, start, start_exact=True, **options)
+    theta, values, converged, _ = newton_batch(problem, start, _as_bounds(law, bounds), start_exact=True, **options)
     return theta, converged & np.isfinite(values) & np.isfinite(theta).all(axis=1)
 
 
-def _refit_each(law, X, y, objective, theta0, optimizer, weights) -> tuple[np.ndarray, np.ndarray]:
+def _refit_each(law, X, y, objective, theta0, optimizer, weights, bounds=None) -> tuple[np.ndarray, np.ndarray]:
     """The scipy optimizers' refits, a loop over resamples (use few resamples)."""
     theta = np.empty((len(weights), law.n_params))
     ok = np.zeros(len(weights), bool)
@@ -150,7 +154,7 @@ def _refit_each(law, X, y, objective, theta0, optimizer, weights) -> tuple[np.nd
         for i, w in enumerate(weights):  # a refit's warnings are summed up in n_failed
             r = fit(law, X, y, objective=objective.kind, delta=objective.delta, space=objective.space,
                     reduction=objective.reduction, starts=theta0[None, :], optimizer=optimizer, weights=w[None, :],
-                    warn=False)
+                    bounds=bounds, warn=False)
             theta[i], ok[i] = r.theta, r.converged and np.isfinite(r.theta).all()
     return theta, ok
 
@@ -161,7 +165,7 @@ def _refit_all(result: FitResult, X, y, weights, options, chunk, progress, clien
 
     n = len(weights)
     refit = functools.partial(_refit_chunk, result.law, X, y, result.objective, result.theta, options,
-                              result.optimizer["name"])
+                              result.optimizer["name"], bounds=result.bounds)
     with scheduler.session(client if n else None) as client:
         if client is not None:
             threads = sum(client.nthreads().values()) or 1
@@ -182,7 +186,7 @@ def _refit_all(result: FitResult, X, y, weights, options, chunk, progress, clien
 def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: int = 0, groups=None,
               derived: dict[str, Callable[[dict], np.ndarray]] | None = None,
               level: float = 0.95, chunk: int = 1000, progress: bool = False,
-              client=None) -> BootstrapResult:
+              client=None, weights=None) -> BootstrapResult:
     """Refit ``result``'s law, objective and options on ``n_resamples`` resamples of its
     data (``X``, ``y``: default the data the fit holds; give them only to resample other data).
 
@@ -200,7 +204,18 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
     :func:`scalerepro.core.scheduler.session`) -- in chunks of at most ``chunk``, about two per
     worker thread. The resample weights are drawn here from ``seed``, exactly as without a
     client, and each refit depends only on its own weights, so samples and intervals are the same.
+
+    ``weights``: a precomputed ``(R, n)`` multiplicity matrix (one row per resample) instead of
+    drawing one from ``seed`` and ``groups``; ``n_resamples`` is then R. This is how two fits
+    are refitted on the same draw of runs (:mod:`scalerepro.core.chained`); the result's
+    ``succeeded`` says which rows were kept, so their samples can be matched resample by resample.
     """
+    precomputed = weights is not None
+    if precomputed:
+        if groups is not None:
+            raise ValueError("give precomputed weights or groups to draw them from, not both")
+        weights = np.atleast_2d(np.asarray(weights, float))
+        n_resamples = len(weights)
     if n_resamples < 0:
         raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
     t0 = time.perf_counter()
@@ -212,7 +227,10 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
         X, y = result.problem.X, result.problem.y
     X, y = np.asarray(X, float), np.asarray(y, float)
     law = result.law
-    weights = resample_weights(len(y), n_resamples, seed, groups)
+    if weights is None:
+        weights = resample_weights(len(y), n_resamples, seed, groups)
+    elif weights.shape[1] != len(y):
+        raise ValueError(f"weights must have one column per point ({len(y)}); got shape {weights.shape}")
     problem = Problem(law, X, y, result.objective, weights)
     options = {k: v for k, v in result.optimizer["tolerances"].items()
                if k in ("max_iter", "ftol_rel", "gtol")} if result.optimizer["name"] in NEWTON_FITS else {}
@@ -220,14 +238,16 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
     at_edge = theta.copy()  # settled refits with each drifting coordinate at its limit
     stalled = np.flatnonzero(~ok & np.isfinite(theta).all(axis=1))
     if stalled.size and result.optimizer["name"] in NEWTON_FITS:
-        probed, _, _, _, change = probe_stalled(problem, theta[stalled], stalled, None, options)
+        probed, _, _, _, change = probe_stalled(problem, theta[stalled], stalled, _as_bounds(law, result.bounds),
+                                                options)
         keep = change <= SETTLED_LOG_PREDICTION
         settled = stalled[keep]
         drift = probed[keep] - theta[settled]
-        at_edge[settled] = np.where(np.abs(drift) >= DRIFT, np.sign(drift) * np.inf, theta[settled])
+        at_edge[settled] = np.where(np.abs(drift) >= DRIFT, np.copysign(np.inf, drift), theta[settled])
         ok[settled] = True
     else:
         settled = stalled[:0]
+    resampling = ("precomputed weights" if precomputed else "runs (cluster)" if groups is not None else "points")
     natural = [law.natural(t) for t in at_edge[ok]]  # exp(-inf) = 0: the limit wanted, and numpy says nothing
     samples = {k: np.array([p[k] for p in natural]) for k in result.params}
     point = dict(result.params)
@@ -236,8 +256,8 @@ def bootstrap(result: FitResult, X=None, y=None, n_resamples: int = 1000, seed: 
         point[name] = float(np.asarray(fn({k: np.array([v]) for k, v in result.params.items()}))[0])
     return BootstrapResult(
         samples=samples, theta_samples=theta[ok], n_resamples=n_resamples, n_failed=int((~ok).sum()),
-        n_settled=int(settled.size), seed=seed,
-        level=level, resampling="runs (cluster)" if groups is not None else "points",
+        n_settled=int(settled.size), seed=seed, succeeded=ok,
+        level=level, resampling=resampling,
         warm_start="full-data optimum" if result.optimizer["name"] in NEWTON_FITS
         else f"full-data optimum, scipy {result.optimizer['name']} per resample",
         seconds=time.perf_counter() - t0, point_estimate=point)

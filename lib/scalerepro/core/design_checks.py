@@ -64,6 +64,8 @@ def design_diagnostics(frame: pd.DataFrame, law) -> list[Diagnostic]:
                               f"{k} distinct design points for {p} free parameters{where}", ()))
     if {"N", "D"} <= set(law.inputs) and k >= 2:
         out += _collinearity(points)
+    if {"N", "M"} <= set(law.inputs) and k >= 2:
+        out += _multiplier_support(points)
     for column in dict.fromkeys([*law.inputs]):
         if column in frame.columns and 0 < _decades(frame[column]) < NARROW_DECADES:
             out.append(Diagnostic(
@@ -76,6 +78,21 @@ def design_diagnostics(frame: pd.DataFrame, law) -> list[Diagnostic]:
                                   f"every run has the same {column} ({frame[column].iloc[0]:.3g}): the {column} "
                                   "term of the law cannot be fitted", (column,)))
     return out
+
+
+def _multiplier_support(points: pd.DataFrame) -> list[Diagnostic]:
+    """A law in (N, M) splits its prefactor a M^eta + b_p M^-eta only through runs at more
+    than one M; when one or two runs sit off the main M, they alone decide that split (and
+    every prediction at another M), as in Gadre et al.'s five-run fit."""
+    counts = points["M"].value_counts()
+    off = int(len(points) - counts.iloc[0])
+    if len(counts) >= 2 and off <= 2:
+        return [Diagnostic(
+            "multiplier_support", "warning",
+            f"only {off} design point(s) lie off M = {counts.index[0]:.3g}: they alone split the prefactor into "
+            "the a_p and b_p terms, so predictions at other multipliers hinge on them; add runs at several M "
+            "and check leave-one-run-out", ("M",))]
+    return []
 
 
 def _collinearity(points: pd.DataFrame) -> list[Diagnostic]:

@@ -193,7 +193,7 @@ def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, ext
             if found:
                 columns[found] = "run"
                 present.add("run")
-        needed = list(law.inputs)
+        needed = _roles_of(law)
         if "D" in needed and "D" not in present and "C" in present:
             needed = [("C" if r == "D" else r) for r in needed]
         if "C" in needed and "C" not in present and {"N", "D"} <= present:
@@ -203,7 +203,7 @@ def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, ext
         if missing and len(header) > 1:
             raise _missing_roles_error(path, header, missing, columns)
     else:
-        present, needed = set(), list(law.inputs)
+        present, needed = set(), _roles_of(law)
     required = {r: ROLES[r] for r in needed}
     required["loss"] = ROLES["loss"]
     optional = [r for r in ("N", "D", "C", "step") if r in present and r not in required]
@@ -223,6 +223,12 @@ def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, ext
     if "C" not in frame.columns and {"N", "D"} <= set(frame.columns):
         frame["C"] = optimal.training_flops(frame["N"], frame["D"])
         derived.append("C")
+    if "M" in law.inputs:  # a law in (N, M): the token multiplier is derived, never read
+        if "M" in frame.columns:
+            raise InputError(str(path), ["column 'M' clashes with the token multiplier M = D/N that form "
+                                         f"{law.name} derives; rename it"])
+        frame["M"] = frame["D"] / frame["N"]
+        derived.append("M")
     if "run" in frame.columns:
         frame["run"] = frame["run"].astype(str)
     frame["line"] = frame.index + 2
@@ -233,6 +239,12 @@ def read_runs(path, law: laws.Law, columns: dict[str, str] | None = None, *, ext
     if "run" in frame.columns and "N" in frame.columns:
         _check_runs_have_one_size(frame, path)
     return frame
+
+
+def _roles_of(law: laws.Law) -> list[str]:
+    """The roles a law's inputs need: its inputs, with a token multiplier M read as N and D."""
+    needed = [r for r in law.inputs if r != "M"]
+    return needed + [r for r in ("N", "D") if "M" in law.inputs and r not in needed]
 
 
 def _check_runs_have_one_size(frame: pd.DataFrame, path) -> None:

@@ -181,6 +181,8 @@ def _points(rec):
                  f"{selection.get('drop_highest_loss', 0)}")
         if selection.get("duplicate_rows") not in (None, "error"):  # a file that repeats checkpoints
             text += f", repeated checkpoints: --duplicate-rows {selection['duplicate_rows']}"
+        if selection.get("metric_step"):  # --metric: the metric law's own rows
+            text += f"; metric step: {selection['metric_step']}"
     return text
 
 

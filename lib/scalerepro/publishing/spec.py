@@ -21,7 +21,7 @@ from ..errors import SpecError
 TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list}
 CONSTRAINTS = ("min", "max", "exclusive_min", "exclusive_max", "choices")
 RULES = ("abs_tol", "rel_tol", "in_published_interval", "published_in_reproduced_interval",
-         "at_least", "not_testable")
+         "at_least", "not_testable", "at_most")
 VERDICTS = ("replicated", "not_replicated", "inconclusive", "not_testable")
 RESERVED_PARAMETERS = ("out_dir",)  # injected by the runner, never user-set
 
@@ -298,6 +298,9 @@ def evaluate_claim(claim: dict, reproduced, interval=None) -> tuple[str, str]:
     elif kind == "at_least":
         # A published threshold statement ("more than 10x"): the reproduced value must reach it.
         ok, why = _le(p, reproduced, p), f"{reproduced:.6g} vs threshold {p:.6g} (at least)"
+    elif kind == "at_most":
+        # A published upper bound ("within 2 points"): the reproduced value must not exceed it.
+        ok, why = _le(reproduced, p, p), f"{reproduced:.6g} vs bound {p:.6g} (at most)"
     else:  # published_in_reproduced_interval
         if interval is None:
             return "inconclusive", "rule needs a reproduced interval; none given"

@@ -12,7 +12,10 @@ user's fit is made and reported the same way:
    go out together);
 3. check the design (:mod:`scalerepro.core.design_checks`): enough distinct points, N and D
    varied independently, decades covered;
-4. fit the law from its full start grid, Huber (delta 1e-3) on log loss, summed;
+4. fit the law, Huber (delta 1e-3) on log loss, summed: the Chinchilla family by the exact
+   profile solver, checked against the full start grid, which is run and used whenever the
+   profile fit is not plainly the global one or the identifiability checks find anything
+   (:func:`fit_and_check`); other forms from their full start grid;
 5. check identifiability (:mod:`scalerepro.core.identifiability`): non-physical values, flat
    directions, the objective's profile along a flagged parameter;
 6. bootstrap, resampling whole runs or (N, D) groups when rows are not independent, and
@@ -40,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import design_checks, identifiability, laws, optimal, prediction
+from ..core import design_checks, identifiability, laws, optimal, prediction, stats
 from ..io import runs_input
 from ..io.targets import read_targets
 from ..analyses import userapproaches
@@ -48,6 +51,7 @@ from ..core.bootstrap import BootstrapResult, bootstrap
 from ..io.data import sha256_file
 from ..diagnostics import Diagnostic, sorted_by_severity
 from ..core.fit import FitResult, FitStatus, fit
+from ..core.newton import chinchilla_form
 from ..analyses.law_registry import get_law
 from .results import Recorder, json_safe, write_report_and_results
 from .spec import Spec
@@ -116,6 +120,7 @@ class UserFit:
     targets: Path | None = None                            # --predict TARGETS.csv
     predictions: pd.DataFrame | None = None                # one row per target (publishing.userpredict)
     target_prediction: prediction.Prediction | None = None  # how the predictions' intervals were made
+    chained: object | None = None                          # --metric: a userchained.UserChained
 
     @property
     def status(self) -> FitStatus:
@@ -260,9 +265,9 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
             raise InputError(str(path), [f"{len(y)} rows left to fit {law.n_params} parameters of {law.name}; "
                                          "need more runs (or a smaller --holdout)"])
         diagnostics = prepared.all_diagnostics() + design_checks.design_diagnostics(train, law)
-        result = fit(law, X, y, starts=starts, dropped=prepared.dropped, warn=False)  # reported by the fit
-        ident = identifiability.check(result, X, y, starts=starts)
+        result, ident = fit_and_check(law, X, y, starts, prepared.dropped)
         diagnostics += ident.diagnostics
+        diagnostics += outlier_diagnostics(result, train, held, int(drop_highest_loss))
         budgets = [float(c) for c in (default_budgets(train) if budgets is None and "C" in train.columns
                                       else budgets or [])]
         derived = _derived(law)
@@ -307,6 +312,57 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
                    diagnostics=sorted_by_severity(diagnostics), about=declared, seconds=time.perf_counter() - t0,
                    approaches=fits, targets=None if targets is None else Path(targets), predictions=predicted,
                    target_prediction=pred)
+
+
+def fit_and_check(law, X, y, starts=None, dropped=None):
+    """The fit (its warnings reported by the fit's record) and its identifiability checks.
+
+    For the Chinchilla family with the default starts the exact profile solver
+    (:mod:`scalerepro.core.profile`) fits first: it reaches the full start grid's optimum in
+    a few tens of milliseconds where the grid takes about a second. The full grid stays the
+    reference: it is run, and its fit used, whenever the profile fit is not plainly the
+    global one (:func:`_profile_not_global`) or the identifiability checks find anything
+    (they read the spread of the starts at the best objective, which only the full grid
+    samples as published). Which solver made the fit, and why, is recorded in the fit's
+    ``optimizer.global_check``."""
+    reasons = []
+    if starts is None and chinchilla_form(law) is not None:
+        result = fit(law, X, y, optimizer="profile", dropped=dropped, warn=False)
+        reasons = _profile_not_global(result)
+        if not reasons:
+            ident = identifiability.check(result, X, y)
+            if ident.outcome == "identified":
+                result.optimizer["global_check"] = (
+                    "profile solver used: its optimum converged inside the exponent grid, no point of the full "
+                    f"{len(law.default_starts())}-start grid lies below it, and the identifiability checks passed")
+                return result, ident
+            reasons = ["the identifiability checks flagged it"]
+    result = fit(law, X, y, starts=starts, dropped=dropped, warn=False)
+    if reasons:
+        result.optimizer["global_check"] = "full start grid used: the profile solver's fit was not taken because " + \
+            "; ".join(reasons)
+    return result, identifiability.check(result, X, y, starts=starts)
+
+
+def _profile_not_global(result) -> list[str]:
+    """Why a profile fit might not be the full grid's optimum ([] when none): it did not
+    converge; its exponents lie in the outer cells of the exponent grid, where the global
+    optimum could lie beyond it; or a point of the law's full start grid already has a
+    lower objective."""
+    reasons = []
+    if not result.converged:
+        reasons.append(f"it did not converge ({result.message})")
+    grid = result.landscape["alpha"]
+    exponents = {k: v for k, v in result.params.items() if k in ("alpha", "beta")}
+    edge = [k for k, v in exponents.items() if not grid[1] <= v <= grid[-2]]
+    if edge:
+        reasons.append(f"{', '.join(edge)} lie in the outer cells of the exponent grid [{grid[0]:g}, {grid[-1]:g}]")
+    starts = result.law.default_starts()
+    with np.errstate(all="ignore"):
+        below = int(np.sum(result.objective_at(starts) < result.objective_value))
+    if below:
+        reasons.append(f"{below} points of the full start grid have a lower objective")
+    return reasons
 
 
 def _allocation_exponent(p) -> float:
@@ -385,6 +441,60 @@ def _checkpoint_pull(result, X, y, prepared, law, seed):
         return None, []
     quantities = {**_exponents(law), **_derived(law)}
     return identifiability.final_rows_refit(result, X, y, final, prepared.groups, quantities, seed=seed)
+
+
+#: Outliers named one by one in the message (all of them are in its subjects).
+OUTLIERS_SHOWN = 10
+
+
+def outlier_diagnostics(result, train: pd.DataFrame, held: pd.DataFrame | None = None,
+                        dropped_already: int = 0) -> list[Diagnostic]:
+    """Name the fitted points the law misses by far more than the noise: the robust fit
+    (Huber) discounts them silently, so the user is told which ones, with their lines.
+
+    A point's residual in the fit's space (log loss by default) is standardized by the
+    median absolute deviation of all residuals (:func:`scalerepro.core.stats.robust_z`),
+    which the outliers themselves barely move, and compared with the Bonferroni threshold
+    for this many points (:func:`scalerepro.core.stats.outlier_threshold`: a clean sweep with
+    Gaussian noise names none 99% of the time). The message also says what
+    ``--drop-highest-loss K`` (K = the number named) would drop instead: the K highest
+    losses, which need not be the points the law misses.
+
+    train: the fitted rows (columns ``line`` and ``loss``, in the fit's order); held: the
+    held-out rows (which ``--drop-highest-loss`` also sees); dropped_already: the K the
+    fit was run with."""
+    residual = result.residuals()
+    z = stats.robust_z(residual)
+    threshold = stats.outlier_threshold(len(z))
+    flagged = np.flatnonzero(np.abs(np.nan_to_num(z)) > threshold)
+    if not flagged.size:
+        return []
+    flagged = flagged[np.argsort(-np.abs(z[flagged]), kind="stable")]
+    lines = train["line"].to_numpy()
+    space = "log loss" if result.objective.space == "log" else "loss"
+    shown = "; ".join(f"line {lines[i]} (loss {train['loss'].iloc[i]:.4g}, residual {residual[i]:+.3g} in {space}, "
+                      f"z = {z[i]:+.1f})" for i in flagged[:OUTLIERS_SHOWN])
+    more = f"; and {flagged.size - OUTLIERS_SHOWN} more" if flagged.size > OUTLIERS_SHOWN else ""
+    k = int(flagged.size)
+    candidates = pd.concat([train, held]) if held is not None and len(held) else train
+    highest = candidates["loss"].sort_values(ascending=False, kind="stable").index[:k]
+    highest_lines = candidates.loc[highest, "line"].tolist()
+    same = set(highest_lines) & set(lines[flagged].tolist())
+    option = (f"--drop-highest-loss {dropped_already + k}"
+              + (f" (instead of {dropped_already})" if dropped_already else ""))
+    agreement = ("the same points" if len(same) == k else
+                 f"{len(same)} of them named here" if same else "none of them named here")
+    below = int((z[flagged] < 0).sum())
+    return [Diagnostic(
+        "outliers", "warning",
+        f"{k} of {len(z)} fitted points lie more than {threshold:.2f} robust standard deviations from the fit "
+        f"(z: residual in {space} over 1.4826 x its median absolute deviation, "
+        f"{stats.robust_scale(residual):.3g}; with Gaussian noise a clean fit of {len(z)} points has one beyond "
+        f"{threshold:.2f} {stats.OUTLIER_FALSE_ALARM:.0%} of the time): {shown}{more}. The Huber loss discounts them; "
+        f"{option} would drop lines {', '.join(map(str, highest_lines))} (the {k} highest "
+        f"{'remaining ' if dropped_already else ''}losses): {agreement}"
+        + (f"; {below} of the named points {'lies' if below == 1 else 'lie'} below the fit, which dropping "
+           "high losses never removes" if below else ""), tuple(f"line {lines[i]}" for i in flagged[:50]))]
 
 
 def _holdout_table(result, law, held) -> pd.DataFrame:
@@ -559,6 +669,9 @@ def _results_json(uf: UserFit) -> dict:
     if uf.predictions is not None:
         from .userpredict import record
         results["predictions"] = record(uf.targets, uf.predictions, uf.target_prediction)
+    results["chained"] = uf.chained.record() if uf.chained is not None else None
+    if uf.chained is not None and uf.chained.selection and "selection" in main:
+        main["selection"]["metric_step"] = uf.chained.selection["text"]
     results["declared"] = dict(uf.about)
     if summary:
         ties = "" if summary["runs"] == summary["k"] else f", widened to {summary['runs']} runs tied at the boundary"
@@ -595,6 +708,10 @@ def write_outputs(uf: UserFit, out_dir) -> dict:
     return results
 
 
-def run(path, out_dir, **options) -> dict:
-    """The whole ``scalerepro fit``: :func:`fit_runs` then :func:`write_outputs`."""
-    return write_outputs(fit_runs(path, **options), out_dir)
+def run(path, out_dir, then=None, **options) -> dict:
+    """The whole ``scalerepro fit``: :func:`fit_runs` then :func:`write_outputs`; ``then(uf)``, when
+    given, adds to the fit before anything is written (``--metric``: the chained metric law)."""
+    uf = fit_runs(path, **options)
+    if then is not None:
+        then(uf)
+    return write_outputs(uf, out_dir)
