@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from scalerepro.io import runs_input
-from scalerepro.publishing import userfit
+from scalerepro.runs import fit as userfit
 from scalerepro.runs import backtest as userbacktest
 
 CSV = Path(__file__).resolve().parents[1] / "data" / "examples" / "lr_sweep.csv"

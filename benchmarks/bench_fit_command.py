@@ -48,7 +48,8 @@ STAGES = r'''
 import json, sys, time
 t_start, c_start = time.perf_counter(), time.process_time()
 from scalerepro import cli
-from scalerepro.publishing import userfit, fit_figures, report, results, checklist
+from scalerepro.publishing import fit_figures, report, results, checklist
+from scalerepro.runs import fit as userfit
 from scalerepro.core import identifiability, bootstrap
 spent = {"import": time.perf_counter() - t_start}
 cpu = {"import": time.process_time() - c_start}

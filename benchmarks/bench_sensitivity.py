@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import sweeps  # noqa: E402
 from scalerepro.core import laws  # noqa: E402
 from scalerepro.io import runs_input
-from scalerepro.publishing import usersensitivity
+from scalerepro.runs import sensitivity as usersensitivity
 from scalerepro.core.fit import FitWarning, fit  # noqa: E402
 
 TARGET_RATIO = 10.0

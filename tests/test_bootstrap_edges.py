@@ -19,7 +19,8 @@ from scalerepro import cli
 from scalerepro.analyses import approaches
 from scalerepro.core import identifiability, laws
 from scalerepro.core.bootstrap import BootstrapResult
-from scalerepro.publishing import userfit, usersensitivity
+from scalerepro.runs import fit as userfit
+from scalerepro.runs import sensitivity as usersensitivity
 
 
 def _fit(frame, tmp_path, name, n_bootstrap=1000):

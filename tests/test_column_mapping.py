@@ -19,7 +19,8 @@ from scalerepro import cli
 from scalerepro.core import laws
 from scalerepro.io import runs_input
 from scalerepro.io.validate import InputError
-from scalerepro.publishing import userfit, usersensitivity
+from scalerepro.runs import fit as userfit
+from scalerepro.runs import sensitivity as usersensitivity
 
 MAPPED = 'N=params,D=tokens,loss=C4 Eval Loss,run=run_name'
 START = np.array([[6.0, 7.6, 0.6, 0.35, 0.37]])

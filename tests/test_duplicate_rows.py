@@ -20,7 +20,7 @@ from scalerepro.analyses import sensitivity
 from scalerepro.core import laws
 from scalerepro.io import runs_input
 from scalerepro.io.validate import InputError
-from scalerepro.publishing import userfit
+from scalerepro.runs import fit as userfit
 
 STARTS = laws.Chinchilla().default_starts()[::9]
 COLUMNS = runs_input.parse_columns(sweeps.RESTART_COLUMNS)

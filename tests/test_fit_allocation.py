@@ -131,7 +131,7 @@ def test_about_answers_reach_the_checklist_and_report(budget_run):
 
 
 def test_default_budgets_are_the_largest_fitted_compute_and_10x_100x():
-    from scalerepro.publishing import userfit
+    from scalerepro.runs import fit as userfit
 
     uf = userfit.fit_runs(EXAMPLE, holdout=3, n_bootstrap=0, starts=np.array([[6.0, 7.6, 0.6, 0.35, 0.37]]))
     fitted_max = float(uf.train["C"].max())
@@ -163,7 +163,7 @@ def test_bad_budget_is_refused(value, capsys):
 
 
 def test_without_bootstrap_no_interval_columns_are_printed(monkeypatch, capsys, tmp_path):
-    from scalerepro.publishing import userfit
+    from scalerepro.runs import fit as userfit
 
     record = {"fit": {"params": {"E": 1.8, "alpha": 0.35}, "intervals": None, "outcome": "converged"},
               "fits": {"main": {"points_used": 10, "points_dropped": []}}, "holdout": None,
@@ -183,7 +183,7 @@ def test_without_bootstrap_no_interval_columns_are_printed(monkeypatch, capsys, 
 
 def test_unidentified_allocations_are_marked_on_the_terminal(monkeypatch, capsys, tmp_path):
     # the record issue 12's identifiability checks add to an allocation row
-    from scalerepro.publishing import userfit
+    from scalerepro.runs import fit as userfit
 
     row = {"C": 1e22, "extrapolation_factor": 100.0, "a": 0.9, "b": 0.1, "N_opt": 1e12, "D_opt": 1e10,
            "tokens_per_param": 0.01, "loss": 1.5, "identified": False,

@@ -106,7 +106,7 @@ def _terminal_rows(out: str) -> dict:
 
 
 def test_all_prints_a_and_b_with_intervals_side_by_side(all_three):
-    from scalerepro.analyses.userapproaches import short_name
+    from scalerepro.runs.approaches import short_name
 
     _, out, results = all_three
     rows = _terminal_rows(out)

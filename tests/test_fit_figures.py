@@ -6,7 +6,8 @@ import base64
 import io
 from pathlib import Path
 
-from scalerepro.publishing import fit_figures, userfit
+from scalerepro.publishing import fit_figures
+from scalerepro.runs import fit as userfit
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "examples" / "example_runs.csv"
 

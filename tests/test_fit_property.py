@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from conftest import CHINCHILLA_TRUTH, law_runs
 from scalerepro.core import laws
-from scalerepro.publishing import userfit
+from scalerepro.runs import fit as userfit
 from scalerepro.io.validate import InputError
 
 START = np.array([[6.0, 7.6, 0.6, 0.35, 0.37]])

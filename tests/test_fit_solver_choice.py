@@ -14,7 +14,7 @@ import pytest
 import sweeps
 from conftest import load_or_skip
 from scalerepro.core import laws
-from scalerepro.publishing import userfit
+from scalerepro.runs import fit as userfit
 
 ROOT = Path(__file__).resolve().parents[1]
 LR_SWEEP = ROOT / "data" / "examples" / "lr_sweep.csv"

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from scalerepro.core import laws
-from scalerepro.publishing import userfit
+from scalerepro.runs import fit as userfit
 
 TRUTH = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37)
 

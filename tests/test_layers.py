@@ -8,9 +8,9 @@ The layers are the package's folders, bottom to top (docs/design.md draws them):
   io          the data registry and loader, validation, safe unpickling, own-run input
   analyses    IsoFLOP and the three approaches, accounting, loss-to-loss, sensitivity,
               and the papers' own forms and tables (Kaplan, Porian), the law registry
-  publishing  specs, records, checklist, figures, reports, the runner, own-run reports
-  runs        the commands on a user's own runs, one module each (``backtest``; fit,
-              approaches and sensitivity are to move here from publishing and analyses)
+  publishing  specs, records, checklist, figures, reports, the runner (rendering)
+  runs        the commands on a user's own runs, one module each (fit, approaches,
+              sensitivity, backtest; fit's --predict, --metric and --form data_constrained)
   cli         the command line (``scalerepro/cli.py``)
 A module at the top of the package other than the base ones and the CLI fails this test:
 new work goes into the folder of its layer.

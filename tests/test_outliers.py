@@ -11,7 +11,8 @@ import pytest
 from conftest import CHINCHILLA_TRUTH, law_runs, load_or_skip
 from scalerepro.core import laws, stats
 from scalerepro.core.fit import fit
-from scalerepro.publishing import fit_figures, userfit
+from scalerepro.publishing import fit_figures
+from scalerepro.runs import fit as userfit
 
 CHINCHILLA = laws.Chinchilla()
 

@@ -13,7 +13,7 @@ from scalerepro.core import laws, prediction
 from scalerepro.core.bootstrap import bootstrap
 from scalerepro.core.fit import fit
 from scalerepro.io.validate import InputError
-from scalerepro.publishing import userfit
+from scalerepro.runs import fit as userfit
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "examples" / "example_runs.csv"

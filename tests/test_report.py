@@ -207,7 +207,7 @@ def small_fit(tmp_path_factory):
     started near the truth, 60 bootstrap resamples, the 4 largest runs held out."""
     import numpy as np
 
-    from scalerepro.publishing import userfit
+    from scalerepro.runs import fit as userfit
 
     N, D = (a.ravel() for a in np.meshgrid(np.geomspace(1e7, 1e9, 6), np.geomspace(2e8, 4e10, 6)))
     loss = (1.8 + 480 * N ** -0.35 + 2100 * D ** -0.37) * np.exp(0.004 * np.random.default_rng(0).standard_normal(36))
@@ -232,7 +232,7 @@ PROFILE = {"profiles": [{"parameter": "E", "values": [1.0, 1.4, 1.8, 2.2], "obje
 
 
 def render_fit(uf, **extra):
-    from scalerepro.publishing import userfit
+    from scalerepro.runs import fit as userfit
     from scalerepro.publishing.fit_figures import fit_figures
 
     results = {**uf.record(), **extra}
@@ -312,7 +312,7 @@ def test_intervals_render_as_numbers_or_a_dash(results):
 
 
 def test_unidentified_allocation_rows_are_struck_through_with_the_note(small_fit):
-    from scalerepro.publishing import userfit
+    from scalerepro.runs import fit as userfit
 
     results = small_fit["boot"].record()
     note = "not identified: depends on B, beta, which the data do not determine"

@@ -20,7 +20,8 @@ from dask.distributed import get_task_stream
 
 from conftest import IN_CI, law_runs, run_replication_ci
 from scalerepro import cli
-from scalerepro.publishing import runner, usersensitivity
+from scalerepro.publishing import runner
+from scalerepro.runs import sensitivity as usersensitivity
 from scalerepro.core import scheduler
 from scalerepro.analyses import sensitivity
 from scalerepro.core.bootstrap import bootstrap

@@ -20,7 +20,7 @@ from scalerepro import cli
 from scalerepro.core import laws
 from scalerepro.io import runs_input
 from scalerepro.analyses import sensitivity
-from scalerepro.publishing import usersensitivity
+from scalerepro.runs import sensitivity as usersensitivity
 from scalerepro.analyses.sensitivity import Options, Variant
 
 CI_GRID = dict(a=[0, 10, 20], b=[0, 10, 20], e=[-1, 0, 1], alpha=[0, 0.5, 1], beta=[0, 0.5, 1])

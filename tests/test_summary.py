@@ -113,7 +113,7 @@ def test_allocation_summary_with_and_without_interval():
 
 
 def test_user_fit_summary_carries_status_diagnostics_and_intervals(tmp_path):
-    from scalerepro.publishing import userfit
+    from scalerepro.runs import fit as userfit
     from sweeps import few_points, write
 
     uf = userfit.fit_runs(write(few_points(), tmp_path / "few.csv"), n_bootstrap=30, seed=0)
@@ -151,7 +151,7 @@ def test_sensitivity_summary_lists_each_variant_and_why_some_are_out():
     from pathlib import Path
 
     from scalerepro.diagnostics import Diagnostic
-    from scalerepro.publishing.usersensitivity import UserSensitivity
+    from scalerepro.runs.sensitivity import UserSensitivity
 
     user = UserSensitivity(path=Path("runs.csv"), sha256="", prepared=None, result=SensitivityResult(
         table=table, fits={}, boots={}, budgets=(1e21,)), options={}, not_applicable=[], seconds=0.0, started="",
@@ -189,7 +189,7 @@ def test_loss_to_loss_map_summary_shows_its_parameters():
 
 
 def test_identifiability_summary_names_what_the_data_cannot_tell(tmp_path):
-    from scalerepro.publishing import userfit
+    from scalerepro.runs import fit as userfit
     from sweeps import few_points, write
 
     uf = userfit.fit_runs(write(few_points(), tmp_path / "few.csv"), n_bootstrap=0, seed=0)

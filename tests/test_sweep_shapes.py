@@ -16,7 +16,7 @@ import pytest
 import sweeps
 from scalerepro import cli
 from scalerepro.core import laws
-from scalerepro.publishing import userfit
+from scalerepro.runs import fit as userfit
 from scalerepro.core.bootstrap import resample_weights
 from scalerepro.io.validate import InputError
 

@@ -12,7 +12,7 @@ import pytest
 
 from scalerepro import cli
 from scalerepro.core import laws
-from scalerepro.publishing import userfit
+from scalerepro.runs import fit as userfit
 from scalerepro.core.fit import fit
 from scalerepro.analyses.law_registry import get_law
 from scalerepro.io.validate import InputError

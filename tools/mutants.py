@@ -46,7 +46,7 @@ TARGETS = {
                                  "BootstrapResult.intervals", "BootstrapResult.standard_errors",
                                  "BootstrapResult.covariance"])],
     "userfit hold-out": [("io.runs_input", ["split_holdout", "parse_holdout"]),
-                         ("publishing.userfit", ["_holdout_table", "UserFit.holdout_summary"])],
+                         ("runs.fit", ["_holdout_table", "UserFit.holdout_summary"])],
     "checklist status": [("publishing.checklist", ["evaluate", "summary"])],
 }
 # The fast tests that exercise these functions directly (each takes seconds). The others see

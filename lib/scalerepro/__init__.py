@@ -29,7 +29,7 @@ _PUBLIC = {
     "allocation_table": "core.optimal",
     "approach1": "analyses.approaches", "approach2": "analyses.approaches", "approach3": "analyses.approaches",
     # data, own runs, replications
-    "load": "io.data", "fit_runs": "publishing.userfit", "Diagnostic": "diagnostics",
+    "load": "io.data", "fit_runs": "runs.fit", "Diagnostic": "diagnostics",
     "load_spec": "publishing.spec", "run": "publishing.runner",
     # errors and warnings
     "ScalereproError": "errors", "ScalereproWarning": "errors", "FitWarning": "errors",

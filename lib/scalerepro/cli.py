@@ -429,8 +429,8 @@ def _check_approach_options(args, law) -> list[float] | None:
     --scheduler spreads the parametric fit's bootstrap refits; approaches 1 and 2 refit a
     parabola or a line per resample, in-process in seconds, so a scheduler given to them
     alone would be silently unused: refused instead."""
-    from .analyses import userapproaches
-    from .publishing import userfit
+    from .runs import approaches as userapproaches
+    from .runs import fit as userfit
 
     chosen = userapproaches.selected(args.approach)
     userapproaches.envelopes(chosen, args.envelope)      # --envelope without approach 1: refused here
@@ -455,7 +455,7 @@ def _check_approach_options(args, law) -> list[float] | None:
 
 
 def _approaches_text(results: dict) -> str:
-    from .analyses.userapproaches import TABLE_COLUMNS, table_rows
+    from .runs.approaches import TABLE_COLUMNS, table_rows
 
     records = results["approaches"]
     levels = {r["level"] for r in records if r["level"]}
@@ -465,7 +465,8 @@ def _approaches_text(results: dict) -> str:
 
 
 def cmd_fit(args) -> int:
-    from .publishing import checklist, userfit
+    from .publishing import checklist
+    from .runs import fit as userfit
     from .analyses.law_registry import get_law
 
     if args.about_template:
@@ -565,7 +566,8 @@ def _fit_data_constrained(args) -> int:
     """``fit --form data_constrained``: Muennighoff et al.'s law on the runs (roles N, D, U,
     loss), the base law given (--base) or fitted jointly, and the allocation under
     --unique-tokens at each --budget."""
-    from .publishing import userdataconstrained, userfit
+    from .runs import dataconstrained as userdataconstrained
+    from .runs import fit as userfit
 
     unsupported = [name for name, given in (("--approach", args.approach != "3"), ("--holdout", args.holdout),
                                             ("--about", args.about), ("--scheduler", args.scheduler),
@@ -605,9 +607,9 @@ def _fit_data_constrained(args) -> int:
 
 
 def _chain_metric(args, uf) -> None:
-    """--metric: fit the metric law and chain it to the loss fit (scalerepro.publishing.userchained)."""
+    """--metric: fit the metric law and chain it to the loss fit (scalerepro.runs.chained)."""
     from .diagnostics import sorted_by_severity
-    from .publishing import userchained
+    from .runs import chained as userchained
 
     if uf.result is None:
         raise UsageError("--metric chains to the parametric loss fit (--approach 3 or all)")
@@ -735,7 +737,7 @@ def add_sensitivity(sub):
 
 def cmd_sensitivity(args) -> int:
     from .io import runs_input
-    from .publishing import usersensitivity
+    from .runs import sensitivity as usersensitivity
 
     try:
         columns = runs_input.parse_columns(args.columns)

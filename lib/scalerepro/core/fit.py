@@ -38,7 +38,7 @@ OPTIMIZERS = ("newton", "profile", "L-BFGS-B", "BFGS", "least_squares", "grid")
 class FitStatus(str, Enum):
     """How a fit ended: the one stored answer, from which ``FitResult.converged`` and
     ``FitResult.outcome`` are derived. ``NOT_IDENTIFIED`` is set by the identifiability
-    checks of a user's fit (:attr:`scalerepro.publishing.userfit.UserFit.status`), not by the optimizer."""
+    checks of a user's fit (:attr:`scalerepro.runs.fit.UserFit.status`), not by the optimizer."""
 
     CONVERGED = "converged"
     SETTLED_AT_EDGE = "settled at the edge"  # predictions converged, a parameter runs off to 0 or inf

@@ -518,7 +518,7 @@ def fit_figures(uf, results: dict | None = None) -> list[dict]:
     """Every figure that applies to this fit, in report order, as
     ``{name, caption, uri}`` (or ``{name, caption, error}`` when drawing it failed).
 
-    uf: a :class:`scalerepro.publishing.userfit.UserFit`; results: its results.json content (the
+    uf: a :class:`scalerepro.runs.fit.UserFit`; results: its results.json content (the
     profile figure reads ``results["identifiability"]``)."""
     out = []
     for name, draw, caption in FIGURES:

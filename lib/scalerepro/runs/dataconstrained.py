@@ -37,7 +37,7 @@ from ..diagnostics import Diagnostic, sorted_by_severity
 from ..io import runs_input
 from ..io.data import sha256_file
 from ..io.validate import InputError
-from .results import json_safe, write_report_and_results
+from ..publishing.results import json_safe, write_report_and_results
 
 BASE_KEYS = ("E", "A", "B", "alpha", "beta")
 #: Distinct repetition levels (epochs > 1) below which R_D* rests on too few points.

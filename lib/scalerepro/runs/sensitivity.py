@@ -33,10 +33,11 @@ from tqdm.auto import tqdm
 
 from ..core import laws
 from ..io import runs_input
-from ..analyses import sensitivity, userapproaches
+from ..analyses import sensitivity
+from . import approaches as userapproaches
 from ..io.data import sha256_file
 from ..diagnostics import Diagnostic, sorted_by_severity
-from .results import environment, json_safe, write_report_and_results
+from ..publishing.results import environment, json_safe, write_report_and_results
 from ..summary import Summary
 from ..io.validate import InputError
 
@@ -333,7 +334,7 @@ def _results_json(us: UserSensitivity) -> dict:
 
 def figures(us: UserSensitivity) -> list[dict]:
     """The report's figures: the allocation across variants at the middle budget."""
-    from .sensitivity_figures import allocation_figure, to_data_uri
+    from ..publishing.sensitivity_figures import allocation_figure, to_data_uri
 
     budgets = list(us.result.budgets)
     middle = budgets[len(budgets) // 2]
@@ -347,7 +348,7 @@ def figures(us: UserSensitivity) -> list[dict]:
 def write_outputs(us: UserSensitivity, out_dir) -> dict:
     """Write ``out_dir/report.html`` and ``out_dir/results.json``; both are rendered in
     memory first, so an error leaves nothing half-written."""
-    from .report import render_sensitivity_report
+    from ..publishing.report import render_sensitivity_report
     results = us.record()
     html = render_sensitivity_report(results, figures(us))
     write_report_and_results(out_dir, html, results)

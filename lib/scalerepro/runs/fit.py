@@ -46,15 +46,15 @@ import pandas as pd
 from ..core import design_checks, identifiability, laws, optimal, prediction, stats
 from ..io import runs_input
 from ..io.targets import read_targets
-from ..analyses import userapproaches
+from . import approaches as userapproaches
 from ..core.bootstrap import BootstrapResult, bootstrap
 from ..io.data import sha256_file
 from ..diagnostics import Diagnostic, sorted_by_severity
 from ..core.fit import FitResult, FitStatus, fit
 from ..core.newton import chinchilla_form
 from ..analyses.law_registry import get_law
-from .results import Recorder, json_safe, write_report_and_results
-from .spec import Spec
+from ..publishing.results import Recorder, json_safe, write_report_and_results
+from ..publishing.spec import Spec
 from ..summary import Row, Summary
 from ..io.validate import InputError
 
@@ -213,16 +213,16 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
     approach: ``"3"`` (the parametric fit: everything above), ``"1"`` or ``"2"`` (only
     Chinchilla's approach 1 or 2, no law fit), or ``"all"`` (the fit and approaches 1 and 2
     beside it, on the same rows); isoflop_budgets: approach 2's budgets when the file has
-    no budget column (:mod:`scalerepro.analyses.userapproaches`).
+    no budget column (:mod:`scalerepro.runs.approaches`).
     client: a Dask client or --scheduler value to bootstrap on (:func:`scalerepro.core.bootstrap.bootstrap`).
     envelope: approach 1's envelope method, "grid" or "lower_hull" (default: grid alone for
     approach 1, both side by side for ``all``; :func:`userapproaches.envelopes`).
     targets: a CSV of (N, D or C[, run]) to predict the loss at, with confidence and prediction
-    intervals (:mod:`scalerepro.publishing.userpredict`); read before anything is fitted.
+    intervals (:mod:`scalerepro.runs.predict`); read before anything is fitted.
     """
     if n_bootstrap < 0:
         raise ValueError(f"n_bootstrap must be >= 0, got {n_bootstrap}")
-    from .checklist import load_about
+    from ..publishing.checklist import load_about
 
     t0 = time.perf_counter()
     chosen = userapproaches.selected(approach)
@@ -292,7 +292,7 @@ def fit_runs(path, form: str = "chinchilla", columns: dict[str, str] | None = No
             diagnostics += found
         predicted = pred = None
         if target_rows is not None:
-            from .userpredict import prediction_table
+            from .predict import prediction_table
             predicted, pred, found = prediction_table(result, boot, law, train, target_rows, seed=seed)
             diagnostics += found
         fits = []
@@ -667,7 +667,7 @@ def _results_json(uf: UserFit) -> dict:
     else:
         results["compute_optimal"] = None
     if uf.predictions is not None:
-        from .userpredict import record
+        from .predict import record
         results["predictions"] = record(uf.targets, uf.predictions, uf.target_prediction)
     results["chained"] = uf.chained.record() if uf.chained is not None else None
     if uf.chained is not None and uf.chained.selection and "selection" in main:
@@ -684,7 +684,7 @@ def _results_json(uf: UserFit) -> dict:
         tables["compute_optimal"] = uf.allocation
     results["tables"] = {k: v.to_dict(orient="records") for k, v in tables.items()}
     try:
-        from . import checklist
+        from ..publishing import checklist
     except ImportError:
         results["checklist"] = None
     else:
@@ -695,15 +695,15 @@ def _results_json(uf: UserFit) -> dict:
 def write_outputs(uf: UserFit, out_dir) -> dict:
     """Write ``out_dir/report.html`` and ``out_dir/results.json``. Both are rendered in
     memory first, so an error leaves nothing half-written; each lands by rename."""
-    from .fit_figures import fit_figures
-    from .report import render_report
+    from ..publishing.fit_figures import fit_figures
+    from ..publishing.report import render_report
 
     results = uf.record()
     with _quiet_numpy():
         html = render_report(results, figures=fit_figures(uf, results))
     write_report_and_results(out_dir, html, results)
     if uf.predictions is not None:
-        from .userpredict import write_csv
+        from .predict import write_csv
         write_csv(uf.predictions, Path(out_dir) / "predictions.csv")
     return results
 

@@ -1,6 +1,6 @@
 """``scalerepro fit --metric COLUMN --metric-law NAME``: a downstream metric chained to the loss fit.
 
-After the loss law is fitted to a user's runs (:mod:`scalerepro.publishing.userfit`), the
+After the loss law is fitted to a user's runs (:mod:`scalerepro.runs.fit`), the
 metric column (an average error or an accuracy) is fitted against each run's *measured* loss
 by a law from loss to metric (``exponential``: Err = eps - k exp(-gamma L); others from the
 law registry taking one input, the loss). Predictions at requested targets chain the two:

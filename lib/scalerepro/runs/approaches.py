@@ -1,6 +1,6 @@
 """Chinchilla's three approaches on a user's runs: ``scalerepro fit --approach 1|2|3|all``.
 
-Approach 3 is the careful parametric fit :mod:`scalerepro.publishing.userfit` makes anyway; approaches
+Approach 3 is the careful parametric fit :mod:`scalerepro.runs.fit` makes anyway; approaches
 1 (lower envelope) and 2 (IsoFLOP profiles) come from :mod:`scalerepro.analyses.approaches`. This
 module is the glue between the CSV and those functions: which roles each approach needs
 (and one error naming the column and the option that supplies a missing one), which rows
@@ -31,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import approaches
-from .approaches import ApproachError
+from ..analyses import approaches
+from ..analyses.approaches import ApproachError
 from ..diagnostics import Diagnostic
 from ..io.validate import InputError
 

@@ -81,7 +81,7 @@ def record(path, table: pd.DataFrame, pred: prediction.Prediction) -> dict:
 
 def write_csv(table: pd.DataFrame, path) -> None:
     """``predictions.csv``: the listed columns first, landing by rename."""
-    from .results import write_text_atomic
+    from ..publishing.results import write_text_atomic
 
     ordered = [c for c in ("run", *COLUMNS, "outside_fitted") if c in table.columns]
     write_text_atomic(path, table[ordered].to_csv(index=False))
