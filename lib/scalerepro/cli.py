@@ -256,6 +256,18 @@ DUPLICATE_ROWS_HELP = ("rows of one run that repeat a checkpoint (same run and s
                       "are recorded as dropped")
 
 
+def _add_row_selection(p, *, columns: str, per_nd: str, checkpoints: str, drop_highest_loss: str) -> None:
+    """The options that choose which rows of a runs file enter a fit, defined once for every
+    command that reads runs (fit, sensitivity, backtest) so their names, choices and defaults
+    cannot drift apart; only the help says what each means for that command."""
+    p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...", help=columns)
+    p.add_argument("--duplicate-rows", choices=("error", "last", "first", "mean"), default="error",
+                   help=DUPLICATE_ROWS_HELP)
+    p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None, help=per_nd)
+    p.add_argument("--checkpoints", choices=("final", "all"), default="all", help=checkpoints)
+    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K", help=drop_highest_loss)
+
+
 def add_fit(sub):
     p = sub.add_parser("fit", help="fit a scaling law to your own runs (CSV) with the careful protocol",
                        description=FIT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -273,19 +285,15 @@ def add_fit(sub):
                    help="approach 2 without a budget column: the IsoFLOP budgets in FLOPs, e.g. 6e18,3e19,1e20; "
                         "each row goes to the nearest in log C, rows more than 1.5x from every budget are left "
                         "out with a warning (not --budget, the allocation table's budgets)")
-    p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
-                   help="map roles N, D, C, loss, run, step, budget to the file's columns, e.g. "
-                        "N=params,D=tokens,loss=val_loss")
-    p.add_argument("--duplicate-rows", choices=("error", "last", "first", "mean"), default="error",
-                   help=DUPLICATE_ROWS_HELP)
-    p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None,
-                   help="several runs at one (N, D) (LR sweep, seeds, reruns): keep the lowest-loss run (best), "
-                        "average them (mean), or keep all rows and resample (N, D) groups in the bootstrap (all)")
-    p.add_argument("--checkpoints", choices=("final", "all"), default="all",
-                   help="rows of one run: every checkpoint (all; the bootstrap resamples whole runs; default) or "
-                        "only each run's last row (final)")
-    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
-                   help="drop the K highest losses before fitting (the Chinchilla protocol drops 5); recorded")
+    _add_row_selection(p, columns="map roles N, D, C, loss, run, step, budget to the file's columns, e.g. "
+                                  "N=params,D=tokens,loss=val_loss",
+                       per_nd="several runs at one (N, D) (LR sweep, seeds, reruns): keep the lowest-loss run "
+                              "(best), average them (mean), or keep all rows and resample (N, D) groups in the "
+                              "bootstrap (all)",
+                       checkpoints="rows of one run: every checkpoint (all; the bootstrap resamples whole runs; "
+                                   "default) or only each run's last row (final)",
+                       drop_highest_loss="drop the K highest losses before fitting (the Chinchilla protocol drops "
+                                         "5); recorded")
     p.add_argument("--holdout", default=None, metavar="largest-compute:K",
                    help="validate on the K largest-compute runs (held out of the fit; runs tied at the boundary "
                         "go out together)")
@@ -690,17 +698,12 @@ def add_sensitivity(sub):
     p = sub.add_parser("sensitivity", help="how fitting choices move the allocation of your own runs (CSV)",
                        description=SENSITIVITY_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("csv", metavar="RUNS.csv", help="one row per run or checkpoint: N, D (or C), loss[, run, step]")
-    p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
-                   help="map roles N, D, C, loss, run, step to the file's columns (as for `scalerepro fit`)")
-    p.add_argument("--duplicate-rows", choices=("error", "last", "first", "mean"), default="error",
-                   help=DUPLICATE_ROWS_HELP)
-    p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None,
-                   help="several runs at one (N, D): the default keeps the lowest-loss run (best), averages "
-                        "them (mean) or keeps all rows (all); the variants try the others")
-    p.add_argument("--checkpoints", choices=("final", "all"), default="all",
-                   help="rows of one run in the default: every checkpoint (all; default) or the last row (final)")
-    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
-                   help="the default drops the K highest losses (default 0: nothing dropped)")
+    _add_row_selection(p, columns="map roles N, D, C, loss, run, step to the file's columns (as for `scalerepro fit`)",
+                       per_nd="several runs at one (N, D): the default keeps the lowest-loss run (best), averages "
+                              "them (mean) or keeps all rows (all); the variants try the others",
+                       checkpoints="rows of one run in the default: every checkpoint (all; default) or the last "
+                                   "row (final)",
+                       drop_highest_loss="the default drops the K highest losses (default 0: nothing dropped)")
     p.add_argument("--budget", dest="budgets", type=float, action="append", default=None, metavar="C",
                    help="compute budget in FLOPs for the allocation; repeatable (default: the largest fitted "
                         "compute, 10x and 100x it)")
@@ -808,16 +811,10 @@ def add_backtest(sub):
     p = sub.add_parser("backtest", help="score fitting methods on your largest runs (compute-ordered folds)",
                        description=BACKTEST_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("csv", metavar="RUNS.csv", help="one row per run or checkpoint: N, D (or C), loss[, run, step]")
-    p.add_argument("--columns", default=None, metavar="ROLE=COLUMN,...",
-                   help="map roles N, D, C, loss, run, step to the file's columns (as for `scalerepro fit`)")
-    p.add_argument("--duplicate-rows", choices=("error", "last", "first", "mean"), default="error",
-                   help=DUPLICATE_ROWS_HELP)
-    p.add_argument("--per-nd", choices=("best", "mean", "all"), default=None,
-                   help="several runs at one (N, D): keep the lowest-loss run, average them, or keep all rows")
-    p.add_argument("--checkpoints", choices=("final", "all"), default="all",
-                   help="rows of one run: every checkpoint (all; default) or the last row (final)")
-    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
-                   help="drop the K highest losses before anything is fitted (default 0)")
+    _add_row_selection(p, columns="map roles N, D, C, loss, run, step to the file's columns (as for `scalerepro fit`)",
+                       per_nd="several runs at one (N, D): keep the lowest-loss run, average them, or keep all rows",
+                       checkpoints="rows of one run: every checkpoint (all; default) or the last row (final)",
+                       drop_highest_loss="drop the K highest losses before anything is fitted (default 0)")
     p.add_argument("--folds", type=int, default=4, metavar="K",
                    help="one fold at each of the K largest distinct compute levels (default 4)")
     p.add_argument("--cutoffs", default=None, metavar="C1,C2,...",
